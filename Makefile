@@ -1,0 +1,103 @@
+# The one entry point. `make` builds every binary into build/; `make test`
+# and `make demo` first install what is missing (`make deps`).
+
+CC      ?= gcc
+BUILD   := build
+PKGS    := liburing inih
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers
+CPPFLAGS := -D_GNU_SOURCE -Ivmm -Iemul-devices -I.
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -pthread -MMD -MP
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS  := $(PKG_LIBS) -pthread
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+# Everything but main.c goes into a library that the unit tests link too.
+CORE_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c emul-devices/*.c))
+ASM_SRCS  := vmm/dsdt_blob.S
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+
+OBJ     := $(BUILD)/obj
+SAN     := $(BUILD)/san
+CORE_OBJS := $(CORE_SRCS:%.c=$(OBJ)/%.o) $(ASM_SRCS:%.S=$(OBJ)/%.o)
+SAN_OBJS  := $(CORE_SRCS:%.c=$(SAN)/%.o) $(ASM_SRCS:%.S=$(SAN)/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test unit integration demo bench clean check-build-deps
+all: check-build-deps $(BUILD)/vmm
+
+check-build-deps:
+	@pkg-config --exists $(PKGS) || { echo "missing build dependencies: run 'make deps' (as root)" >&2; exit 1; }
+	@command -v iasl >/dev/null || { echo "missing iasl (acpica-tools): run 'make deps' (as root)" >&2; exit 1; }
+
+# --- the DSDT is compiled from ASL by iasl and linked in as a blob ---------
+$(BUILD)/acpi/dsdt.aml: vmm/dsdt.asl vmm/layout.h
+	@mkdir -p $(dir $@)
+	iasl -p $(BUILD)/acpi/dsdt -I vmm $< >$(BUILD)/acpi/iasl.log 2>&1 || { cat $(BUILD)/acpi/iasl.log; exit 1; }
+
+$(OBJ)/vmm/dsdt_blob.o $(SAN)/vmm/dsdt_blob.o: vmm/dsdt_blob.S $(BUILD)/acpi/dsdt.aml
+	@mkdir -p $(dir $@)
+	$(CC) -c -DDSDT_AML='"$(BUILD)/acpi/dsdt.aml"' $< -o $@
+
+# --- the VMM ----------------------------------------------------------------
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libvmm.a: $(CORE_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/vmm: $(OBJ)/vmm/main.o $(BUILD)/libvmm.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# --- unit tests: cmocka, built with AddressSanitizer and UBSan --------------
+$(SAN)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -O1 $(SAN_FLAGS) -c $< -o $@
+
+$(BUILD)/libvmm-san.a: $(SAN_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/tests/%: $(SAN)/tests/unit/%.o $(BUILD)/libvmm-san.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# The sanitized vmm runs the config-rejection suite.
+$(BUILD)/vmm-san: $(SAN)/vmm/main.o $(BUILD)/libvmm-san.a
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+unit: check-build-deps $(UNIT_BINS)
+	@tests/run-unit $(UNIT_BINS)
+
+# --- set-up -----------------------------------------------------------------
+deps:
+	scripts/deps.sh
+
+$(DEPS_STAMP):
+	scripts/deps.sh
+
+# --- tests, demo, benchmarks ------------------------------------------------
+test: $(DEPS_STAMP)
+	$(MAKE) all $(BUILD)/vmm-san
+	$(MAKE) unit
+	tests/run-integration
+
+integration: $(DEPS_STAMP) all
+	tests/run-integration
+
+demo: $(DEPS_STAMP)
+	$(MAKE) all
+	perf/demo
+
+bench: $(DEPS_STAMP)
+	$(MAKE) all
+	perf/boot
+
+clean:
+	rm -rf $(OBJ) $(SAN) $(BUILD)/tests $(BUILD)/acpi $(BUILD)/*.a $(BUILD)/vmm $(BUILD)/vmm-san
+
+-include $(CORE_OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(OBJ)/vmm/main.d $(SAN)/vmm/main.d
