@@ -1,0 +1,2 @@
+# Reaching this point means the kernel booted and ran init.
+exit 0
