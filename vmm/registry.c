@@ -1,0 +1,40 @@
+/* The table of device implementations: which code serves a device file's
+ * (class, path, model). A (class, path) without an entry is "not implemented
+ * yet" and config_load refuses it. */
+#include <string.h>
+
+#include "registry.h"
+#include "serial_device.h"
+
+static const struct device_impl console_emulated_16550 = {
+    .cls = DEV_CLASS_CONSOLE,
+    .path = IO_PATH_EMULATED,
+    .model = "16550",
+    .keys = serial_device_keys,
+    .create = serial_device_create,
+};
+
+const struct device_impl *const device_registry[] = {
+    &console_emulated_16550,
+    NULL,
+};
+
+const struct device_impl *registry_find_path(enum dev_class cls, enum io_path path)
+{
+    for (size_t i = 0; device_registry[i]; i++)
+        if (device_registry[i]->cls == cls && device_registry[i]->path == path)
+            return device_registry[i];
+    return NULL;
+}
+
+const struct device_impl *registry_find(enum dev_class cls, enum io_path path, const char *model)
+{
+    for (size_t i = 0; device_registry[i]; i++) {
+        const struct device_impl *im = device_registry[i];
+        if (im->cls != cls || im->path != path)
+            continue;
+        if (!im->model ? !model : model && strcmp(im->model, model) == 0)
+            return im;
+    }
+    return NULL;
+}
