@@ -53,10 +53,12 @@ static char *tpath(struct tree *t, const char *rel)
 static void put(struct tree *t, const char *rel, const char *text)
 {
     char *p = tpath(t, rel);
-    for (char *s = strchr(p + strlen(t->dir) + 1, '/'); s; s = strchr(s + 1, '/')) {
-        *s = '\0';
-        mkdir(p, 0755);
-        *s = '/';
+    for (size_t i = strlen(t->dir) + 1; p[i]; i++) {
+        if (p[i] == '/') {
+            p[i] = '\0';
+            mkdir(p, 0755);
+            p[i] = '/';
+        }
     }
     FILE *f = fopen(p, "w");
     assert_non_null(f);
