@@ -1,0 +1,157 @@
+#!/bin/bash
+# Foundation scenarios: real Linux guests booted by our VMM. Needs a working
+# /dev/kvm, so tests/run-integration runs it through tests/kvm-run (inside L1
+# on machines without KVM). Each scenario writes its VM and console config
+# under a temporary folder in build/, runs `vmm run VM.conf --stats FILE`
+# with a timeout, and prints PASS/FAIL with the reason. Ends with
+# "N passed, M failed"; exits non-zero on any failure.
+#
+# FOUNDATION_VMM      the VMM binary (default build/vmm)
+# FOUNDATION_TIMEOUT  seconds per scenario (default 120)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+VMM=${FOUNDATION_VMM:-$ROOT/build/vmm}
+TIMEOUT=${FOUNDATION_TIMEOUT:-120}
+KERNEL=$ROOT/build/kernel/vmlinuz
+INITRD=$ROOT/build/guest/initramfs.cpio.gz
+
+mkdir -p "$ROOT/build/integration"
+WORK=$(mktemp -d "$ROOT/build/integration/foundation.XXXXXX")
+passed=0
+failed=0
+
+pass() { echo "PASS $1"; passed=$((passed + 1)); }
+fail() {
+    local name=$1 d=$WORK/$1; shift
+    echo "FAIL $name: $*"
+    failed=$((failed + 1))
+    # Enough context to see why without digging: the VMM's stderr and the
+    # end of the guest console. Everything stays in $d.
+    if [[ -s $d/stderr ]]; then echo "  --- vmm stderr (tail):"; tail -n 15 "$d/stderr" | sed 's/^/  | /'; fi
+    if [[ -s $d/console.log ]]; then echo "  --- guest console (tail):"; tail -n 15 "$d/console.log" | sed 's/^/  | /'; fi
+}
+
+# vm NAME VCPUS MEMORY CMDLINE_EXTRA: run one VM to its end. Leaves
+# $WORK/NAME/{vm.conf,console.log,stdout,stderr,stats.json} and sets $rc.
+vm() {
+    local name=$1 vcpus=$2 mem=$3 extra=$4 d=$WORK/$1
+    mkdir -p "$d/devices"
+    cat >"$d/vm.conf" <<CONF
+[vm]
+name    = $name
+memory  = $mem
+vcpus   = $vcpus
+kernel  = $KERNEL
+initrd  = $INITRD
+cmdline = console=ttyS0 quiet $extra
+devices = devices/*.conf
+CONF
+    cat >"$d/devices/console.conf" <<CONF
+[device]
+id    = console0
+class = console
+path  = emulated
+
+[emulated]
+model  = 16550
+output = $d/console.log
+CONF
+    echo "--- $name: ${vcpus} vCPU, $mem, '$extra'"
+    local t0=$SECONDS
+    set +e
+    timeout -k 5 "$TIMEOUT" "$VMM" run "$d/vm.conf" --stats "$d/stats.json" \
+        </dev/null >"$d/stdout" 2>"$d/stderr"
+    rc=$?
+    set -e
+    echo "    exit status $rc after $((SECONDS - t0))s"
+}
+
+# Common verdict: the VM ended by itself with status want_rc, the guest
+# reached init and every guest test named in $tests passed.
+verdict() {
+    local name=$1 want_rc=$2 tests=$3 d=$WORK/$1 t
+    if ((rc == 124)); then fail "$name" "timed out after ${TIMEOUT}s"; return; fi
+    if ! grep -q '^GUEST-INIT-REACHED' "$d/console.log" 2>/dev/null; then
+        fail "$name" "no GUEST-INIT-REACHED on the console (vmm status $rc)"; return
+    fi
+    for t in ${tests//,/ }; do
+        if ! grep -q "^GUEST-TEST $t: PASS" "$d/console.log"; then
+            fail "$name" "guest test $t did not pass"; return
+        fi
+    done
+    if ((rc != want_rc)); then fail "$name" "vmm exited with $rc, expected $want_rc"; return; fi
+    pass "$name"
+}
+
+if [[ ! -x $VMM ]]; then
+    echo "FAIL foundation: no VMM binary at $VMM (run 'make')"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+for f in "$KERNEL" "$INITRD"; do
+    [[ -e $f ]] || { echo "FAIL foundation: missing $f (run 'make deps')"; echo "0 passed, 1 failed"; exit 1; }
+done
+
+# Boot to init with one vCPU; the guest reports 0 through the debug-exit port.
+vm boot-1cpu 1 256M "guest.test=boot"
+verdict boot-1cpu 0 boot
+
+# The stats file of that run: valid JSON with the KVM exit count.
+if [[ ! -s $WORK/boot-1cpu/stats.json ]]; then
+    fail stats "no stats file written (--stats $WORK/boot-1cpu/stats.json)"
+elif ! python3 -m json.tool "$WORK/boot-1cpu/stats.json" >/dev/null 2>"$WORK/boot-1cpu/json.err"; then
+    fail stats "stats.json does not parse: $(head -n1 "$WORK/boot-1cpu/json.err")"
+elif ! python3 - "$WORK/boot-1cpu/stats.json" <<'PY'
+import json, sys
+def find(o):
+    if isinstance(o, dict):
+        return any((k == "exits" and isinstance(v, (int, dict))) or find(v) for k, v in o.items())
+    if isinstance(o, list):
+        return any(find(v) for v in o)
+    return False
+sys.exit(0 if find(json.load(open(sys.argv[1]))) else 1)
+PY
+then
+    fail stats "stats.json has no \"exits\" counter"
+else
+    pass stats
+fi
+
+vm cpus-2 2 256M "guest.test=cpus guest.expect_cpus=2"
+verdict cpus-2 0 cpus
+
+vm mem-256M 1 256M "guest.test=mem guest.expect_mem_mib=256"
+verdict mem-256M 0 mem
+
+vm mem-1G 1 1G "guest.test=mem guest.expect_mem_mib=1024"
+verdict mem-1G 0 mem
+
+# The guest powers off (ACPI/keyboard-controller/triple-fault path, not the
+# debug port): a clean shutdown is exit status 0.
+vm poweroff 1 256M "guest.test=boot guest.exit=poweroff"
+verdict poweroff 0 boot
+
+# A real kernel panic (sysrq-c): the VMM must notice it (console message or
+# pvpanic), exit non-zero and say so.
+vm panic 1 256M "guest.test=panic"
+d=$WORK/panic
+if ((rc == 124)); then
+    fail panic "timed out after ${TIMEOUT}s: the VMM did not notice the guest's panic"
+elif ! grep -q 'Kernel panic - not syncing' "$d/console.log" 2>/dev/null; then
+    fail panic "the guest did not panic (vmm status $rc)"
+elif ((rc == 0)); then
+    fail panic "vmm exited 0 after a guest panic"
+elif ! grep -qi 'panic' "$d/stderr"; then
+    fail panic "vmm exited $rc but its stderr does not mention the guest's panic"
+else
+    pass panic
+fi
+
+if ((failed == 0)); then
+    rm -rf "$WORK"
+else
+    echo "foundation: logs kept in $WORK"
+fi
+echo "$passed passed, $failed failed"
+((failed == 0))
