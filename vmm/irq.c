@@ -52,13 +52,13 @@ struct irq_router *irq_router_create(int vm_fd)
     }
     r->vm_fd = vm_fd;
     pthread_mutex_init(&r->lock, NULL);
-    /* The same defaults KVM installs with KVM_CREATE_IRQCHIP. */
+    /* IOAPIC pins only: the platform is HW-reduced ACPI and describes no
+     * 8259, so nothing should ever be delivered through KVM's PIC. GSI 0 (the
+     * in-kernel PIT) goes to pin 2, as the MADT's IRQ0 override says; pin 2
+     * has no GSI of its own, as on a PC. */
     for (uint32_t gsi = 0; gsi < LAYOUT_IOAPIC_PINS; gsi++) {
-        if (gsi < 8)
-            add_irqchip(r, gsi, KVM_IRQCHIP_PIC_MASTER, gsi);
-        else if (gsi < 16)
-            add_irqchip(r, gsi, KVM_IRQCHIP_PIC_SLAVE, gsi - 8);
-        add_irqchip(r, gsi, KVM_IRQCHIP_IOAPIC, gsi);
+        if (gsi != 2)
+            add_irqchip(r, gsi, KVM_IRQCHIP_IOAPIC, gsi == 0 ? 2 : gsi);
     }
     r->next_gsi = LAYOUT_GSI_MSI_FIRST;
     return r;

@@ -67,6 +67,13 @@ static int vcpu_set_cpuid(struct vcpu *vcpu)
             if (tsc_deadline)
                 e->ecx |= CPUID_1_ECX_TSC_DEADLINE;
             break;
+        case 0xd:
+            /* Linux enables every XSAVE feature offered, so the save area
+             * it needs is the maximum (ECX), as QEMU reports too; leaving
+             * the host's current size in EBX trips its consistency check. */
+            if (e->index == 0)
+                e->ebx = e->ecx;
+            break;
         case 0xb:
         case 0x1f:
             e->edx = vcpu->id;   /* x2APIC id, every sub-leaf */
