@@ -27,6 +27,9 @@ CORE_OBJS := $(CORE_SRCS:%.c=$(OBJ)/%.o) $(ASM_SRCS:%.S=$(OBJ)/%.o)
 SAN_OBJS  := $(CORE_SRCS:%.c=$(SAN)/%.o) $(ASM_SRCS:%.S=$(SAN)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
+# Keep the objects of the unit tests between runs.
+.SECONDARY:
+
 .PHONY: all deps test unit integration demo bench clean check-build-deps
 all: check-build-deps $(BUILD)/vmm
 

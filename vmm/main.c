@@ -65,6 +65,9 @@ static int cmd_run(const char *file, const char *stats_path)
     if (config_load(file, &cfg, stderr) < 0)
         return VMM_EXIT_CONFIG;
 
+    /* A console whose reader went away must not kill the VM. */
+    signal(SIGPIPE, SIG_IGN);
+
     /* Every thread inherits this mask; the signals arrive through a
      * signalfd on the event loop instead of interrupting a vCPU. */
     sigemptyset(&stop_signals);
