@@ -254,15 +254,25 @@ int serial_device_create(struct vm *vm, const struct device_config *dc)
         return -1;
     }
     if (strcmp(device_config_get(dc, "input"), "stdio") == 0) {
-        c->in_fd = STDIN_FILENO;
+        int ret;
+
         c->retry_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
         if (c->retry_fd < 0 ||
-            eventloop_add_fd(vm->loop, c->retry_fd, EPOLLIN, console_retry, c) < 0 ||
-            eventloop_add_fd(vm->loop, c->in_fd, EPOLLIN, console_input, c) < 0) {
-            fprintf(stderr, "vmm: console %s: cannot watch standard input\n", dc->id);
+            eventloop_add_fd(vm->loop, c->retry_fd, EPOLLIN, console_retry, c) < 0) {
+            fprintf(stderr, "vmm: console %s: cannot set up input: %s\n", dc->id, strerror(errno));
             return -1;
         }
-        make_terminal_raw();
+        /* Standard input that cannot be polled (/dev/null, a regular file,
+         * as under CI) simply gives the guest no input. */
+        ret = eventloop_add_fd(vm->loop, STDIN_FILENO, EPOLLIN, console_input, c);
+        if (ret == 0) {
+            c->in_fd = STDIN_FILENO;
+            make_terminal_raw();
+        } else if (ret != -EPERM) {
+            fprintf(stderr, "vmm: console %s: cannot watch standard input: %s\n", dc->id,
+                    strerror(-ret));
+            return -1;
+        }
     }
     return 0;
 }
