@@ -107,7 +107,7 @@ static void console_tx(void *ctx, uint8_t byte)
         !atomic_exchange(&c->vm->panic_seen, true))
         c->panic_end_pos = 0;
     if (atomic_load(&c->vm->panic_seen) && match_step(panic_end, &c->panic_end_pos, byte)) {
-        fprintf(stderr, "\nvmm: guest kernel panicked (seen on console %s)\n", c->dev.id);
+        fprintf(stderr, "\nvmm: guest kernel panic (console %s)\n", c->dev.id);
         vm_request_stop(c->vm, VM_STOP_PANIC, VMM_EXIT_GUEST_PANIC);
     }
 }

@@ -119,6 +119,19 @@ static const uint64_t boot_gdt[] = {
     0x00808b0000000000ULL,   /* 0x20: busy 64-bit TSS */
 };
 
+/* With no firmware, nothing sits at the reset vector, yet Linux ends its
+ * reboot there on a HW-reduced ACPI machine without EFI (reboot_type falls
+ * from EFI to BIOS: a real-mode jump to F000:FFF0). These bytes turn that
+ * jump into a write of the ACPI reset value, which the VMM sees as a reboot:
+ * mov al, VALUE; mov dx, PORT; out dx, al; hlt; jmp hlt. */
+static const uint8_t reset_vector_stub[] = {
+    0xb0, LAYOUT_ACPI_RESET_VALUE,
+    0xba, LAYOUT_PORT_ACPI_RESET & 0xff, LAYOUT_PORT_ACPI_RESET >> 8,
+    0xee,
+    0xf4,
+    0xeb, 0xfd,
+};
+
 static int load_initrd(struct guest_mem *mem, const char *initrd, uint64_t lowest,
                        uint64_t highest, uint8_t *zp)
 {
@@ -249,6 +262,8 @@ int boot_load_linux(struct guest_mem *mem, const char *kernel, const char *initr
     memcpy(zp + BP_E820_TABLE, e820, n_e820 * sizeof(e820[0]));
 
     write_page_tables(mem);
+    memcpy(guest_mem_ptr(mem, LAYOUT_RESET_VECTOR, sizeof(reset_vector_stub)), reset_vector_stub,
+           sizeof(reset_vector_stub));
     memcpy(guest_mem_ptr(mem, LAYOUT_GDT, sizeof(boot_gdt)), boot_gdt, sizeof(boot_gdt));
 
     *entry = (struct boot_entry){

@@ -15,6 +15,7 @@
 #define LAYOUT_EBDA             0x9fc00     /* e820: reserved from here to 1 MiB */
 #define LAYOUT_ACPI             0xe0000     /* RSDP is found by the BIOS-area scan */
 #define LAYOUT_ACPI_SIZE        0x20000
+#define LAYOUT_RESET_VECTOR     0xffff0     /* real-mode F000:FFF0, see boot.c */
 #define LAYOUT_KERNEL           0x100000    /* protected-mode kernel load address */
 
 /* The 32-bit hole below 4 GiB. RAM beyond LAYOUT_LOWMEM_END moves above 4 GiB. */

@@ -63,7 +63,7 @@ static void pvpanic_io(void *opaque, uint64_t offset, void *data, uint32_t len, 
         return;
     }
     if (*(uint8_t *)data & PVPANIC_PANICKED) {
-        fprintf(stderr, "vmm: guest reported a kernel panic (pvpanic)\n");
+        fprintf(stderr, "vmm: guest kernel panic (pvpanic)\n");
         vm_request_stop(p->vm, VM_STOP_PANIC, VMM_EXIT_GUEST_PANIC);
     }
 }

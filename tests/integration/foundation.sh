@@ -68,9 +68,10 @@ CONF
 }
 
 # Common verdict: the VM ended by itself with status want_rc, the guest
-# reached init and every guest test named in $tests passed.
+# reached init, every guest test named in $tests passed and, if given, the
+# stats file names the stop reason want_stop.
 verdict() {
-    local name=$1 want_rc=$2 tests=$3 d=$WORK/$1 t
+    local name=$1 want_rc=$2 tests=$3 want_stop=${4:-} d=$WORK/$1 t stop
     if ((rc == 124)); then fail "$name" "timed out after ${TIMEOUT}s"; return; fi
     if ! grep -q '^GUEST-INIT-REACHED' "$d/console.log" 2>/dev/null; then
         fail "$name" "no GUEST-INIT-REACHED on the console (vmm status $rc)"; return
@@ -81,7 +82,18 @@ verdict() {
         fi
     done
     if ((rc != want_rc)); then fail "$name" "vmm exited with $rc, expected $want_rc"; return; fi
+    if [[ -n $want_stop ]]; then
+        stop=$(stop_reason "$d/stats.json")
+        if [[ $stop != "$want_stop" ]]; then
+            fail "$name" "stop reason '$stop' in stats.json, expected '$want_stop'"; return
+        fi
+    fi
     pass "$name"
+}
+
+stop_reason() {
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["vm"]["stop_reason"])' "$1" 2>/dev/null ||
+        echo "(no stats)"
 }
 
 if [[ ! -x $VMM ]]; then
@@ -95,7 +107,7 @@ done
 
 # Boot to init with one vCPU; the guest reports 0 through the debug-exit port.
 vm boot-1cpu 1 256M "guest.test=boot"
-verdict boot-1cpu 0 boot
+verdict boot-1cpu 0 boot debug-exit
 
 # The stats file of that run: valid JSON with the KVM exit count.
 if [[ ! -s $WORK/boot-1cpu/stats.json ]]; then
@@ -130,23 +142,42 @@ verdict mem-1G 0 mem
 # The guest powers off (ACPI/keyboard-controller/triple-fault path, not the
 # debug port): a clean shutdown is exit status 0.
 vm poweroff 1 256M "guest.test=boot guest.exit=poweroff"
-verdict poweroff 0 boot
+verdict poweroff 0 boot poweroff
 
-# A real kernel panic (sysrq-c): the VMM must notice it (console message or
-# pvpanic), exit non-zero and say so.
-vm panic 1 256M "guest.test=panic"
-d=$WORK/panic
-if ((rc == 124)); then
-    fail panic "timed out after ${TIMEOUT}s: the VMM did not notice the guest's panic"
-elif ! grep -q 'Kernel panic - not syncing' "$d/console.log" 2>/dev/null; then
-    fail panic "the guest did not panic (vmm status $rc)"
-elif ((rc == 0)); then
-    fail panic "vmm exited 0 after a guest panic"
-elif ! grep -qi 'panic' "$d/stderr"; then
-    fail panic "vmm exited $rc but its stderr does not mention the guest's panic"
+# The guest reboots (ACPI reset register): the VMM does not restart it, it
+# ends cleanly with status 0.
+vm reboot 1 256M "guest.test=boot guest.exit=reboot"
+verdict reboot 0 boot reboot
+
+# A failing guest test reaches the VMM's exit status through the debug port.
+vm guest-failure 1 256M "guest.test=boot,nosuchtest"
+if ((rc == 1)) && [[ $(stop_reason "$WORK/guest-failure/stats.json") == debug-exit ]]; then
+    pass guest-failure
 else
-    pass panic
+    fail guest-failure "vmm exited $rc ($(stop_reason "$WORK/guest-failure/stats.json")), expected 1 via debug-exit"
 fi
+
+# A real kernel panic (sysrq-c): the VMM must notice it, exit with status 3
+# and say so; once through the guest's pvpanic driver, once with no modules,
+# where only the console shows it.
+for how in pvpanic console; do
+    name=panic-$how
+    extra="guest.test=panic"
+    [[ $how == console ]] && extra+=" guest.nomodules"
+    vm "$name" 1 256M "$extra"
+    d=$WORK/$name
+    if ((rc == 124)); then
+        fail "$name" "timed out after ${TIMEOUT}s: the VMM did not notice the guest's panic"
+    elif ! grep -q 'Kernel panic - not syncing' "$d/console.log" 2>/dev/null; then
+        fail "$name" "the guest did not panic (vmm status $rc)"
+    elif ((rc != 3)); then
+        fail "$name" "vmm exited $rc after a guest panic, expected 3"
+    elif ! grep -q "panic.*($how" "$d/stderr"; then
+        fail "$name" "vmm stderr does not say it saw the panic through $how"
+    else
+        pass "$name"
+    fi
+done
 
 if ((failed == 0)); then
     rm -rf "$WORK"
