@@ -1,0 +1,253 @@
+/* PCI host bridge: configuration mechanism #1 and ECAM reach the same config
+ * space; BAR sizing, placement and mapping onto the buses follow the
+ * command register; hostile accesses are dropped. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "device.h"
+#include "layout.h"
+#include "pci.h"
+#include "vm.h"
+
+struct fixture {
+    struct vm vm;
+    struct device bridge_dev, dev;
+    struct pci_device pdev;
+    int bar_calls, last_bar;
+    uint64_t last_offset;
+};
+
+static struct fixture *current;
+
+static void test_bar_io(struct pci_device *pdev, int bar, uint64_t offset, void *data,
+                        uint32_t len, bool is_write)
+{
+    (void)pdev;
+    current->bar_calls++;
+    current->last_bar = bar;
+    current->last_offset = offset;
+    if (!is_write)
+        memset(data, 0x5a, len);
+}
+
+static const struct pci_dev_ops test_ops = { .bar_io = test_bar_io };
+
+static int setup(void **state)
+{
+    static struct fixture f;
+
+    memset(&f, 0, sizeof(f));
+    current = &f;
+    iobus_init(&f.vm.pio, IOBUS_PIO);
+    iobus_init(&f.vm.mmio, IOBUS_MMIO);
+    f.vm.pci = pci_bus_create(&f.vm, &f.bridge_dev);
+    assert_non_null(f.vm.pci);
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    pci_bus_destroy(f->vm.pci);
+    iobus_destroy(&f->vm.pio);
+    iobus_destroy(&f->vm.mmio);
+    return 0;
+}
+
+static uint32_t cfg1_read(struct fixture *f, unsigned slot, unsigned reg, uint32_t len)
+{
+    uint32_t addr = 0x80000000u | slot << 11 | (reg & 0xfc), v = 0;
+
+    assert_true(iobus_dispatch(&f->vm.pio, 0xcf8, &addr, 4, true));
+    assert_true(iobus_dispatch(&f->vm.pio, 0xcfc + (reg & 3), &v, len, false));
+    return v;
+}
+
+static void cfg1_write(struct fixture *f, unsigned slot, unsigned reg, uint32_t v, uint32_t len)
+{
+    uint32_t addr = 0x80000000u | slot << 11 | (reg & 0xfc);
+
+    assert_true(iobus_dispatch(&f->vm.pio, 0xcf8, &addr, 4, true));
+    assert_true(iobus_dispatch(&f->vm.pio, 0xcfc + (reg & 3), &v, len, true));
+}
+
+static uint32_t ecam_read(struct fixture *f, unsigned slot, unsigned reg, uint32_t len)
+{
+    uint32_t v = 0;
+
+    assert_true(iobus_dispatch(&f->vm.mmio, LAYOUT_ECAM_BASE + (slot << 15) + reg, &v, len, false));
+    return v;
+}
+
+static void add_test_device(struct fixture *f)
+{
+    f->pdev.dev = &f->dev;
+    f->pdev.ops = &test_ops;
+    pci_device_init(&f->pdev, 0x8086, 0x100e, 0x020000, 0x8086, 0x001e);
+    f->pdev.config[0x3d] = 1;   /* INTA */
+    pci_device_set_bar(&f->pdev, 0, PCI_BAR_MEM32, 0x20000, false);
+    pci_device_set_bar(&f->pdev, 1, PCI_BAR_IO, 0x40, false);
+    pci_device_set_bar(&f->pdev, 2, PCI_BAR_MEM64, 0x4000, true);
+    assert_int_equal(pci_device_add(f->vm.pci, &f->pdev, -1), 0);
+}
+
+static void test_host_bridge_both_mechanisms(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(cfg1_read(f, 0, 0, 4), 0x00081b36);
+    assert_int_equal(ecam_read(f, 0, 0, 4), 0x00081b36);
+    assert_int_equal(cfg1_read(f, 0, 0x0a, 2), 0x0600);      /* host bridge class */
+    assert_int_equal(cfg1_read(f, 0, 2, 2), 0x0008);         /* via 0xcfe */
+    /* empty slots and other functions float high */
+    assert_int_equal(cfg1_read(f, 5, 0, 4), 0xffffffff);
+    assert_int_equal(ecam_read(f, 0, (1 << 12), 4), 0xffffffff);   /* 00:00.1 */
+    /* only bus 0 has an ECAM window (LAYOUT_ECAM_LAST_BUS) */
+    {
+        uint32_t v = 0;
+        assert_false(iobus_dispatch(&f->vm.mmio, LAYOUT_ECAM_BASE + (1 << 20), &v, 4, false));
+    }
+}
+
+static void test_readonly_fields_and_hostile_accesses(void **state)
+{
+    struct fixture *f = *state;
+    uint32_t v = 0, disabled = 0x00000000;
+
+    cfg1_write(f, 0, 0, 0xdeadbeef, 4);                    /* ids are read-only */
+    assert_int_equal(cfg1_read(f, 0, 0, 4), 0x00081b36);
+    /* misaligned and odd-sized accesses are dropped */
+    assert_true(iobus_dispatch(&f->vm.mmio, LAYOUT_ECAM_BASE + 1, &v, 2, false));
+    assert_int_equal(v & 0xffff, 0xffff);
+    v = 0;
+    assert_true(iobus_dispatch(&f->vm.mmio, LAYOUT_ECAM_BASE, &v, 3, false));
+    assert_int_equal(v & 0xffffff, 0xffffff);
+    /* the enable bit gates the data port; byte writes don't latch 0xcf8 */
+    assert_true(iobus_dispatch(&f->vm.pio, 0xcf8, &disabled, 4, true));
+    assert_true(iobus_dispatch(&f->vm.pio, 0xcfc, &v, 4, false));
+    assert_int_equal(v, 0xffffffff);
+    v = 0x01;
+    assert_true(iobus_dispatch(&f->vm.pio, 0xcfb, &v, 1, true));
+    assert_true(iobus_dispatch(&f->vm.pio, 0xcf8, &v, 4, false));
+    assert_int_equal(v, 0);
+    /* the last dword of the extended space is reachable, past it nothing is mapped */
+    assert_int_equal(ecam_read(f, 0, 0xffc, 4), 0);
+}
+
+static void test_bar_sizing_and_placement(void **state)
+{
+    struct fixture *f = *state;
+    uint32_t bar0, bar1;
+
+    add_test_device(f);
+    assert_int_equal(f->pdev.slot, 1);
+    assert_int_equal(cfg1_read(f, 1, 0, 4), 0x100e8086);
+    assert_int_equal(cfg1_read(f, 1, 0x3c, 1), pci_intx_gsi(1, 1));
+
+    bar0 = cfg1_read(f, 1, 0x10, 4);
+    bar1 = cfg1_read(f, 1, 0x14, 4);
+    assert_true(bar0 >= LAYOUT_MMIO32_BASE && bar0 < LAYOUT_MMIO32_BASE + LAYOUT_MMIO32_SIZE);
+    assert_int_equal(bar0 & 0x1ffff, 0);                    /* aligned to its size */
+    assert_int_equal(bar1 & 0x3, 0x1);                      /* I/O flag */
+    assert_int_equal(cfg1_read(f, 1, 0x18, 4) & 0xf, 0xc);  /* 64-bit, prefetchable */
+
+    /* sizing: all ones reads back the size mask, flags untouched */
+    cfg1_write(f, 1, 0x10, 0xffffffff, 4);
+    assert_int_equal(cfg1_read(f, 1, 0x10, 4), 0xfffe0000);
+    cfg1_write(f, 1, 0x14, 0xffffffff, 4);
+    assert_int_equal(cfg1_read(f, 1, 0x14, 4), 0xffffffc1);
+    cfg1_write(f, 1, 0x18, 0xffffffff, 4);
+    cfg1_write(f, 1, 0x1c, 0xffffffff, 4);
+    assert_int_equal(cfg1_read(f, 1, 0x18, 4), 0xffffc00c);
+    assert_int_equal(cfg1_read(f, 1, 0x1c, 4), 0xffffffff);
+    cfg1_write(f, 1, 0x10, bar0, 4);
+    assert_int_equal(cfg1_read(f, 1, 0x10, 4), bar0);
+}
+
+static void test_command_register_maps_bars(void **state)
+{
+    struct fixture *f = *state;
+    uint32_t bar0, v = 0;
+
+    add_test_device(f);
+    bar0 = cfg1_read(f, 1, 0x10, 4);
+    /* decoding off: nothing answers at the BAR */
+    assert_false(iobus_dispatch(&f->vm.mmio, bar0 + 0x8, &v, 4, false));
+
+    cfg1_write(f, 1, 0x04, 0x0002, 2);                      /* memory space on */
+    assert_true(iobus_dispatch(&f->vm.mmio, bar0 + 0x8, &v, 4, false));
+    assert_int_equal(f->bar_calls, 1);
+    assert_int_equal(f->last_bar, 0);
+    assert_int_equal(f->last_offset, 8);
+    assert_int_equal(atomic_load(&f->dev.stats.mmio_accesses), 1);
+
+    /* moving the BAR moves the mapping */
+    cfg1_write(f, 1, 0x10, LAYOUT_MMIO32_BASE + 0x1000000, 4);
+    assert_false(iobus_dispatch(&f->vm.mmio, bar0 + 0x8, &v, 4, false));
+    assert_true(iobus_dispatch(&f->vm.mmio, LAYOUT_MMIO32_BASE + 0x1000000 + 0x1fffc, &v, 4, false));
+    assert_int_equal(f->last_offset, 0x1fffc);
+
+    /* the I/O BAR needs the I/O enable bit */
+    assert_false(iobus_dispatch(&f->vm.pio, cfg1_read(f, 1, 0x14, 4) & ~3u, &v, 1, false));
+    cfg1_write(f, 1, 0x04, 0x0003, 2);
+    assert_true(iobus_dispatch(&f->vm.pio, (cfg1_read(f, 1, 0x14, 4) & ~3u) + 0x3f, &v, 1, false));
+    assert_int_equal(f->last_bar, 1);
+
+    /* off again: both disappear */
+    cfg1_write(f, 1, 0x04, 0x0000, 2);
+    assert_false(iobus_dispatch(&f->vm.mmio, LAYOUT_MMIO32_BASE + 0x1000000, &v, 4, false));
+}
+
+static void test_bar_over_another_range_stays_unmapped(void **state)
+{
+    struct fixture *f = *state;
+    uint32_t v = 0;
+
+    add_test_device(f);
+    /* the guest points BAR0 at the ECAM window, then enables decoding */
+    cfg1_write(f, 1, 0x10, LAYOUT_ECAM_BASE, 4);
+    cfg1_write(f, 1, 0x04, 0x0002, 2);
+    assert_false(f->pdev.bars[0].mapped);
+    /* config space still works: the ECAM range was not displaced */
+    assert_int_equal(ecam_read(f, 1, 0, 4), 0x100e8086);
+    assert_int_equal(f->bar_calls, 0);
+    (void)v;
+}
+
+static void test_slots_run_out(void **state)
+{
+    struct fixture *f = *state;
+    static struct pci_device many[PCI_SLOTS];
+    int added = 0;
+
+    for (int i = 0; i < PCI_SLOTS; i++) {
+        pci_device_init(&many[i], 0x1af4, 0x1000, 0x020000, 0, 0);
+        if (pci_device_add(f->vm.pci, &many[i], -1) == 0)
+            added++;
+        else
+            break;
+    }
+    assert_int_equal(added, PCI_SLOTS - 1);                 /* slot 0 is the host bridge */
+    assert_int_equal(pci_device_add(f->vm.pci, &many[0], 0), -ENOSPC);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_host_bridge_both_mechanisms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_fields_and_hostile_accesses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bar_sizing_and_placement, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_command_register_maps_bars, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bar_over_another_range_stays_unmapped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slots_run_out, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("pci", tests, NULL, NULL);
+}
