@@ -34,6 +34,7 @@ fail() {
 
 # vm NAME VCPUS MEMORY CMDLINE_EXTRA: run one VM to its end. Leaves
 # $WORK/NAME/{vm.conf,console.log,stdout,stderr,stats.json} and sets $rc.
+# $VM_EXTRA, if set, is appended to the [vm] section.
 vm() {
     local name=$1 vcpus=$2 mem=$3 extra=$4 d=$WORK/$1
     mkdir -p "$d/devices"
@@ -46,6 +47,7 @@ kernel  = $KERNEL
 initrd  = $INITRD
 cmdline = console=ttyS0 quiet $extra
 devices = devices/*.conf
+${VM_EXTRA:-}
 CONF
     cat >"$d/devices/console.conf" <<CONF
 [device]
@@ -138,6 +140,10 @@ verdict mem-256M 0 mem
 
 vm mem-1G 1 1G "guest.test=mem guest.expect_mem_mib=1024"
 verdict mem-1G 0 mem
+
+# Guest RAM on hugetlbfs pages (kvm-run reserves 2 MiB pages in L1).
+VM_EXTRA="hugepages = 2M" vm hugepages-2M 2 128M "guest.test=mem,cpus guest.expect_mem_mib=128 guest.expect_cpus=2"
+verdict hugepages-2M 0 mem,cpus
 
 # The guest powers off (ACPI/keyboard-controller/triple-fault path, not the
 # debug port): a clean shutdown is exit status 0.
