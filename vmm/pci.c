@@ -5,12 +5,19 @@
 #include <string.h>
 
 #include "device.h"
+#include "irq.h"
 #include "layout.h"
 #include "pci.h"
 #include "vm.h"
 
 #define PCI_VENDOR_ID      0x00
 #define PCI_COMMAND        0x04
+#define PCI_STATUS         0x06
+#define PCI_CAP_PTR        0x34
+#define PCI_CMD_INTX_DISABLE 0x400
+#define PCI_STATUS_INTX    0x08
+#define PCI_STATUS_CAP_LIST 0x10
+#define PCI_CAP_FIRST      0x40
 #define PCI_CLASS_REVISION 0x08
 #define PCI_HEADER_TYPE    0x0e
 #define PCI_BAR0           0x10
@@ -73,6 +80,50 @@ void pci_device_set_bar(struct pci_device *pdev, int bar, enum pci_bar_type type
 
     *b = (struct pci_bar){ .type = type, .size = size, .prefetchable = prefetchable,
                            .pdev = pdev, .index = bar };
+}
+
+uint8_t pci_add_capability(struct pci_device *pdev, uint8_t id, uint8_t size)
+{
+    uint16_t off = pdev->cap_end ? pdev->cap_end : PCI_CAP_FIRST;
+
+    /* Standard capabilities live in the first 256 bytes, dword aligned. */
+    if (size < 2 || off + size > 256)
+        return 0;
+    pdev->config[off] = id;
+    pdev->config[off + 1] = pdev->config[PCI_CAP_PTR];   /* newest first */
+    pdev->config[PCI_CAP_PTR] = (uint8_t)off;
+    pdev->config[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+    pdev->cap_end = (uint16_t)((off + size + 3) & ~3);
+    return (uint8_t)off;
+}
+
+/* Puts the INTx line where the device and the Interrupt Disable bit say.
+ * Called with the bus lock held, or before the device is visible. */
+static void intx_update(struct pci_device *pdev)
+{
+    uint16_t cmd = (uint16_t)get_le(&pdev->config[PCI_COMMAND], 2);
+    unsigned pin = pdev->config[PCI_INTERRUPT_PIN];
+
+    if (pdev->intx_level)
+        pdev->config[PCI_STATUS] |= PCI_STATUS_INTX;
+    else
+        pdev->config[PCI_STATUS] &= (uint8_t)~PCI_STATUS_INTX;
+    if (!pin || !pdev->bus || !pdev->bus->vm->irq)
+        return;
+    irq_line_set(pdev->bus->vm->irq, pci_intx_gsi(pdev->slot, pin),
+                 pdev->intx_level && !(cmd & PCI_CMD_INTX_DISABLE));
+}
+
+void pci_intx_set(struct pci_device *pdev, bool level)
+{
+    if (pdev->bus)
+        pthread_mutex_lock(&pdev->bus->lock);
+    if (level && !pdev->intx_level)
+        device_count_irq(pdev->dev);
+    pdev->intx_level = level;
+    intx_update(pdev);
+    if (pdev->bus)
+        pthread_mutex_unlock(&pdev->bus->lock);
 }
 
 static uint32_t bar_flags(const struct pci_bar *b)
@@ -143,10 +194,11 @@ static void device_config_write(struct pci_bus *bus, struct pci_device *pdev, ui
             if (pdev->bars[i].type != PCI_BAR_NONE)
                 bar_update_mapping(bus, &pdev->bars[i]);
     }
-    if (reg <= PCI_COMMAND && reg + len > PCI_COMMAND) {
+    if (reg <= PCI_COMMAND + 1 && reg + len > PCI_COMMAND) {
         for (int i = 0; i < PCI_NUM_BARS; i++)
             if (pdev->bars[i].type != PCI_BAR_NONE)
                 bar_update_mapping(bus, &pdev->bars[i]);
+        intx_update(pdev);
     }
     if (pdev->ops && pdev->ops->config_written)
         pdev->ops->config_written(pdev, reg, len);

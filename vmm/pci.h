@@ -47,6 +47,8 @@ struct pci_device {
     uint8_t wmask[PCI_CFG_SPACE_SIZE];   /* bits the guest may change */
     struct pci_bar bars[PCI_NUM_BARS];
     struct pci_bus *bus;
+    uint16_t cap_end;            /* where the next capability goes (0: none yet) */
+    bool intx_level;             /* what the device drives on its INTx pin */
 };
 
 /* Creates the bus with its host bridge at 00:00.0 and claims the config
@@ -63,6 +65,16 @@ void pci_device_set_bar(struct pci_device *pdev, int bar, enum pci_bar_type type
 /* Puts pdev in a free slot (or slot if >= 0) and places its BARs in the
  * windows. 0 or -errno. */
 int pci_device_add(struct pci_bus *bus, struct pci_device *pdev, int slot);
+
+/* Appends a capability of size bytes (id and next pointer filled in) to the
+ * list in config space; returns its offset, or 0 if the space is full. Call
+ * before pci_device_add. */
+uint8_t pci_add_capability(struct pci_device *pdev, uint8_t id, uint8_t size);
+
+/* Drives the device's INTx pin (pin set in config[0x3d] before add). The
+ * line follows level unless the guest set Interrupt Disable; the status
+ * register's interrupt bit follows level. */
+void pci_intx_set(struct pci_device *pdev, bool level);
 
 /* GSI of the INTx pin (1 = INTA .. 4 = INTD) of slot, as the DSDT's _PRT says. */
 uint32_t pci_intx_gsi(unsigned slot, unsigned pin);
