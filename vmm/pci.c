@@ -8,6 +8,7 @@
 #include "irq.h"
 #include "layout.h"
 #include "pci.h"
+#include "pci_msix.h"
 #include "vm.h"
 
 #define PCI_VENDOR_ID      0x00
@@ -144,6 +145,8 @@ static void bar_io(void *opaque, uint64_t offset, void *data, uint32_t len, bool
 {
     struct pci_bar *b = opaque;
 
+    if (b->pdev->msix && pci_msix_bar_access(b->pdev->msix, b->index, offset, data, len, is_write))
+        return;
     if (b->pdev->ops && b->pdev->ops->bar_io)
         b->pdev->ops->bar_io(b->pdev, b->index, offset, data, len, is_write);
     else if (!is_write)
@@ -200,6 +203,8 @@ static void device_config_write(struct pci_bus *bus, struct pci_device *pdev, ui
                 bar_update_mapping(bus, &pdev->bars[i]);
         intx_update(pdev);
     }
+    if (pdev->msix)
+        pci_msix_config_written(pdev->msix, reg, len);
     if (pdev->ops && pdev->ops->config_written)
         pdev->ops->config_written(pdev, reg, len);
 }

@@ -12,6 +12,7 @@
 struct vm;
 struct device;
 struct pci_device;
+struct pci_msix;
 
 #define PCI_CFG_SPACE_SIZE  4096
 #define PCI_NUM_BARS        6
@@ -48,6 +49,8 @@ struct pci_device {
     struct pci_bar bars[PCI_NUM_BARS];
     struct pci_bus *bus;
     uint16_t cap_end;            /* where the next capability goes (0: none yet) */
+    struct pci_msix *msix;       /* set by pci_msix_init: the bus routes table/PBA
+                                    accesses and capability writes to it */
     bool intx_level;             /* what the device drives on its INTx pin */
 };
 

@@ -45,6 +45,7 @@ int pci_msix_init(struct pci_msix *m, struct pci_device *pdev, struct irq_router
     m->table_offset = table_offset;
     m->pba_offset = pba_offset;
     pthread_mutex_init(&m->lock, NULL);
+    pdev->msix = m;
 
     pdev->config[m->cap + 2] = (uint8_t)(nvec - 1);
     pdev->config[m->cap + 3] = (uint8_t)((nvec - 1) >> 8);

@@ -37,11 +37,12 @@ int pci_msix_init(struct pci_msix *m, struct pci_device *pdev, struct irq_router
                   uint16_t nvec, int bar, uint32_t table_offset, uint32_t pba_offset);
 void pci_msix_destroy(struct pci_msix *m);
 
-/* Call from the device's bar_io: true if the access fell on the table or the
- * PBA (and was handled), false if it is the device's own. */
+/* The PCI layer calls these two itself for a device whose pdev->msix is set
+ * (pci_msix_init sets it): devices never see table, PBA or capability
+ * accesses. bar_access returns true if the access fell on the table or the
+ * PBA; config_written delivers what unmasking released. */
 bool pci_msix_bar_access(struct pci_msix *m, int bar, uint64_t offset, void *data, uint32_t len,
                          bool is_write);
-/* Call from the device's config_written: delivers what unmasking released. */
 void pci_msix_config_written(struct pci_msix *m, uint32_t offset, uint32_t len);
 
 /* MSI-X enabled by the guest (the device should not use INTx then). */

@@ -13,6 +13,7 @@
 #include "device.h"
 #include "layout.h"
 #include "pci.h"
+#include "pci_msix.h"
 #include "vm.h"
 
 struct fixture {
@@ -239,6 +240,102 @@ static void test_slots_run_out(void **state)
     assert_int_equal(pci_device_add(f->vm.pci, &many[0], 0), -ENOSPC);
 }
 
+static void test_capability_list_and_intx(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t a, b;
+
+    f->pdev.dev = &f->dev;
+    pci_device_init(&f->pdev, 0x8086, 0x100e, 0x020000, 0, 0);
+    f->pdev.config[0x3d] = 1;
+    a = pci_add_capability(&f->pdev, 0x05, 14);
+    b = pci_add_capability(&f->pdev, 0x11, 12);
+    assert_int_equal(a, 0x40);
+    assert_int_equal(b, 0x50);                              /* dword aligned after a */
+    assert_int_equal(pci_add_capability(&f->pdev, 0x09, 200), 0);   /* does not fit */
+    assert_int_equal(pci_device_add(f->vm.pci, &f->pdev, 3), 0);
+    assert_true(cfg1_read(f, 3, 0x06, 2) & 0x10);           /* capability list bit */
+    assert_int_equal(cfg1_read(f, 3, 0x34, 1), 0x50);       /* newest first */
+    assert_int_equal(cfg1_read(f, 3, 0x50, 2), 0x4011);
+    assert_int_equal(cfg1_read(f, 3, 0x40, 2), 0x0005);     /* end of list */
+
+    /* INTx: status bit follows the device; counted once per assertion */
+    pci_intx_set(&f->pdev, true);
+    assert_true(cfg1_read(f, 3, 0x06, 2) & 0x08);
+    pci_intx_set(&f->pdev, true);
+    assert_int_equal(atomic_load(&f->dev.stats.irqs_injected), 1);
+    pci_intx_set(&f->pdev, false);
+    assert_false(cfg1_read(f, 3, 0x06, 2) & 0x08);
+    cfg1_write(f, 3, 0x06, 0xffff, 2);                      /* status is not guest-writable */
+    assert_int_equal(cfg1_read(f, 3, 0x06, 2), 0x10);
+}
+
+static void msix_write(struct pci_msix *m, uint64_t off, uint32_t v)
+{
+    assert_true(pci_msix_bar_access(m, 0, off, &v, 4, true));
+}
+
+static void test_msix_masking_and_pending(void **state)
+{
+    struct fixture *f = *state;
+    static struct pci_msix m;
+    uint64_t pba = 0;
+    uint32_t v = 0;
+
+    f->pdev.dev = &f->dev;
+    pci_device_init(&f->pdev, 0x1b36, 0x0010, 0x010802, 0, 0);
+    pci_device_set_bar(&f->pdev, 0, PCI_BAR_MEM64, 0x4000, false);
+    assert_int_equal(pci_msix_init(&m, &f->pdev, NULL, 4, 0, 0x2000, 0x3000), 0);
+    assert_int_equal(pci_device_add(f->vm.pci, &f->pdev, 2), 0);
+    assert_int_equal(cfg1_read(f, 2, m.cap + 2, 2), 3);          /* table size - 1 */
+    assert_int_equal(cfg1_read(f, 2, m.cap + 4, 4), 0x2000);     /* offset | BIR 0 */
+
+    /* the device's own registers are not the table's */
+    assert_false(pci_msix_bar_access(&m, 0, 0x1000, &v, 4, false));
+    assert_false(pci_msix_bar_access(&m, 1, 0x2000, &v, 4, false));
+
+    /* disabled: nothing happens, nothing pends */
+    pci_msix_notify(&m, 1);
+    assert_int_equal(atomic_load(&f->dev.stats.irqs_injected), 0);
+
+    cfg1_write(f, 2, m.cap + 2, 0x8000, 2);                     /* enable */
+    assert_true(pci_msix_enabled(&m));
+    pci_msix_notify(&m, 1);                                     /* vectors start masked */
+    assert_int_equal(atomic_load(&f->dev.stats.irqs_injected), 0);
+    assert_true(pci_msix_bar_access(&m, 0, 0x3000, &pba, 8, false));
+    assert_int_equal(pba, 0x2);
+
+    msix_write(&m, 0x2000 + 16 + 0, 0xfee00000);
+    msix_write(&m, 0x2000 + 16 + 8, 0x41);
+    msix_write(&m, 0x2000 + 16 + 12, 0);                        /* unmask: pending fires */
+    assert_int_equal(atomic_load(&f->dev.stats.irqs_injected), 1);
+    assert_true(pci_msix_bar_access(&m, 0, 0x3000, &pba, 8, false));
+    assert_int_equal(pba, 0);
+
+    /* function mask holds everything back until cleared */
+    cfg1_write(f, 2, m.cap + 2, 0xc000, 2);
+    pci_msix_notify(&m, 1);
+    assert_int_equal(atomic_load(&f->dev.stats.irqs_injected), 1);
+    cfg1_write(f, 2, m.cap + 2, 0x8000, 2);
+    assert_int_equal(atomic_load(&f->dev.stats.irqs_injected), 2);
+
+    /* hostile: out-of-range vectors, odd sizes, PBA writes */
+    pci_msix_notify(&m, 4);
+    pci_msix_notify(&m, 0xffff);
+    v = 0;
+    assert_true(pci_msix_bar_access(&m, 0, 0x2001, &v, 2, false));
+    assert_int_equal(v & 0xffff, 0xffff);
+    v = 0xffffffff;
+    assert_true(pci_msix_bar_access(&m, 0, 0x3000, &v, 4, true));
+    assert_true(pci_msix_bar_access(&m, 0, 0x3000, &pba, 8, false));
+    assert_int_equal(pba, 0);
+    /* reserved vector-control bits do not stick */
+    msix_write(&m, 0x2000 + 12, 0xfffffffe);
+    assert_true(pci_msix_bar_access(&m, 0, 0x2000 + 12, &v, 4, false));
+    assert_int_equal(v, 0);
+    pci_msix_destroy(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +345,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_command_register_maps_bars, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bar_over_another_range_stays_unmapped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slots_run_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_capability_list_and_intx, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_msix_masking_and_pending, setup, teardown),
     };
     return cmocka_run_group_tests_name("pci", tests, NULL, NULL);
 }
