@@ -69,6 +69,7 @@ struct vm_config {
     char *initrd;                   /* NULL if none */
     char *cmdline;
     enum hugepages_mode hugepages;
+    bool debug_exit;                /* the guest may end the VM through port 0x501 */
     struct device_config *devices;
     size_t n_devices;
 };

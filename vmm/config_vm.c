@@ -32,6 +32,8 @@ static const struct cfg_key vm_keys[] = {
                        .choices = hugepage_choices, .expected = "off, 2M or 1G" },
     [VK_DEVICES] = { .name = "devices", .type = CFG_STRING,
                      .expected = "device files or glob patterns separated by spaces, relative to the VM file's folder" },
+    [VK_DEBUG_EXIT] = { .name = "debug-exit", .type = CFG_BOOL, .default_value = "off",
+                        .expected = "on or off: whether port 0x501 lets the guest end the VM with a status" },
     { .name = NULL },
 };
 
@@ -209,5 +211,8 @@ int fill_vm_config(struct loader *L, struct vm_config *out, const struct ini_doc
     if (f[VK_HUGEPAGES].e)
         out->hugepages =
             (enum hugepages_mode)cfg_choice_index(hugepage_choices, f[VK_HUGEPAGES].e->value);
+    out->debug_exit = false;
+    if (f[VK_DEBUG_EXIT].e)
+        cfg_parse_bool(f[VK_DEBUG_EXIT].e->value, &out->debug_exit);
     return L->oom ? -1 : 0;
 }

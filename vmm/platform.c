@@ -97,19 +97,27 @@ int platform_create(struct vm *vm)
     if (!p->rtc)
         return -1;
     platform_device(vm, &p->acpi_dev, "acpi", "hw-reduced");
-    platform_device(vm, &p->debug_exit_dev, "debug-exit", "debug-exit");
     platform_device(vm, &p->pvpanic_dev, "pvpanic", "pvpanic");
     platform_device(vm, &p->rtc_dev, "rtc", "mc146818");
     platform_device(vm, &p->host_bridge_dev, "pci-host", "pcie-host-bridge");
     platform_device(vm, &p->post_dev, "post", "port80");
 
     if (iobus_register(&vm->pio, LAYOUT_PORT_ACPI_SLEEP_CTL, 3, acpi_ports_io, p, &p->acpi_dev) ||
-        iobus_register(&vm->pio, LAYOUT_PORT_DEBUG_EXIT, 1, debug_exit_io, p, &p->debug_exit_dev) ||
         iobus_register(&vm->pio, LAYOUT_PORT_PVPANIC, 1, pvpanic_io, p, &p->pvpanic_dev) ||
         iobus_register(&vm->pio, LAYOUT_PORT_RTC, 2, cmos_rtc_io, p->rtc, &p->rtc_dev) ||
         iobus_register(&vm->pio, 0x80, 1, post_io, p, &p->post_dev)) {
         fprintf(stderr, "vmm: platform ports overlap\n");
         return -1;
+    }
+    /* Only on request: a guest writing at random must not be able to end the
+     * VM through a test facility. */
+    if (vm->cfg->debug_exit) {
+        platform_device(vm, &p->debug_exit_dev, "debug-exit", "debug-exit");
+        if (iobus_register(&vm->pio, LAYOUT_PORT_DEBUG_EXIT, 1, debug_exit_io, p,
+                           &p->debug_exit_dev)) {
+            fprintf(stderr, "vmm: debug-exit port overlaps\n");
+            return -1;
+        }
     }
     vm->pci = pci_bus_create(vm, &p->host_bridge_dev);
     return vm->pci ? 0 : -1;

@@ -47,6 +47,7 @@ kernel  = $KERNEL
 initrd  = $INITRD
 cmdline = console=ttyS0 quiet $extra
 devices = devices/*.conf
+debug-exit = on
 ${VM_EXTRA:-}
 CONF
     cat >"$d/devices/console.conf" <<CONF
