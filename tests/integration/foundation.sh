@@ -47,7 +47,7 @@ kernel  = $KERNEL
 initrd  = $INITRD
 cmdline = console=ttyS0 quiet $extra
 devices = devices/*.conf
-debug-exit = on
+debug-exit = ${DEBUG_EXIT:-on}
 ${VM_EXTRA:-}
 CONF
     cat >"$d/devices/console.conf" <<CONF
@@ -155,6 +155,11 @@ verdict poweroff 0 boot poweroff
 # ends cleanly with status 0.
 vm reboot 1 256M "guest.test=boot guest.exit=reboot"
 verdict reboot 0 boot reboot
+
+# Without debug-exit = on the port is not there: the guest's write to it
+# changes nothing, and its init falls back to powering off.
+DEBUG_EXIT=off vm no-debug-exit 1 256M "guest.test=boot"
+verdict no-debug-exit 0 boot poweroff
 
 # A failing guest test reaches the VMM's exit status through the debug port.
 vm guest-failure 1 256M "guest.test=boot,nosuchtest"
