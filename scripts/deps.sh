@@ -11,7 +11,7 @@ BUILD=build
 BUILD_PKGS="build-essential pkg-config libpci-dev liburing-dev libcmocka-dev libinih-dev libdpdk-dev acpica-tools"
 # kmod: modinfo reads module dependencies when packing initramfs images.
 # python3: the integration tests validate the VMM's stats JSON with it.
-TEST_PKGS="qemu-system-x86 busybox-static cpio gzip kmod python3"
+TEST_PKGS="qemu-system-x86 busybox-static cpio gzip xz-utils kmod python3"
 
 log() { echo "deps: $*"; }
 
@@ -69,6 +69,12 @@ else
     echo "$kver" >"$KDIR.tmp/version"
     rm -rf "$KDIR" && mv "$KDIR.tmp" "$KDIR"
     log "kernel $kver unpacked in $KDIR"
+fi
+
+# The same kernel uncompressed, for PVH boot (configs and perf/boot use both).
+if [[ ! -s $KDIR/vmlinux || $KDIR/vmlinux -ot $KDIR/vmlinuz ]]; then
+    scripts/extract-vmlinux "$KDIR/vmlinuz" "$KDIR/vmlinux"
+    log "vmlinux extracted in $KDIR"
 fi
 
 # --- initramfs images (seconds; always rebuilt so edits are picked up) ------

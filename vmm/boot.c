@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "boot.h"
+#include "boot_internal.h"
 #include "layout.h"
 
 /* Offsets in the zero page (struct boot_params) and its setup header. */
@@ -76,8 +77,7 @@ unsigned boot_build_e820(const struct guest_mem *mem, struct e820_entry *out, un
     return n;
 }
 
-/* Reads exactly len bytes at offset from fd into dst. */
-static int read_full(int fd, void *dst, size_t len, off_t offset)
+int boot_read_full(int fd, void *dst, size_t len, off_t offset)
 {
     uint8_t *p = dst;
 
@@ -110,10 +110,11 @@ static void write_page_tables(struct guest_mem *mem)
 }
 
 /* Flat segments at the selectors the boot protocol names: __BOOT_CS = 0x10,
- * __BOOT_DS = 0x18; a TSS at 0x20 because VT-x refuses a null TR. */
+ * __BOOT_DS = 0x18; 32-bit code at 0x08 for the PVH entry; a TSS at 0x20
+ * because VT-x refuses a null TR. */
 static const uint64_t boot_gdt[] = {
     0,
-    0,
+    0x00cf9b000000ffffULL,   /* 0x08: 32-bit code, present, execute/read, accessed, 4 GiB */
     0x00af9b000000ffffULL,   /* 0x10: 64-bit code, present, execute/read, accessed */
     0x00cf93000000ffffULL,   /* 0x18: data, present, read/write, accessed, 4 GiB */
     0x00808b0000000000ULL,   /* 0x20: busy 64-bit TSS */
@@ -132,8 +133,8 @@ static const uint8_t reset_vector_stub[] = {
     0xeb, 0xfd,
 };
 
-static int load_initrd(struct guest_mem *mem, const char *initrd, uint64_t lowest,
-                       uint64_t highest, uint8_t *zp)
+int boot_load_initrd(struct guest_mem *mem, const char *initrd, uint64_t lowest, uint64_t highest,
+                     uint64_t *addr_out, uint64_t *size_out)
 {
     struct stat st;
     uint64_t addr;
@@ -160,21 +161,30 @@ static int load_initrd(struct guest_mem *mem, const char *initrd, uint64_t lowes
         return -1;
     }
     dst = guest_mem_ptr(mem, addr, (uint64_t)st.st_size);
-    if (!dst || read_full(fd, dst, (size_t)st.st_size, 0) < 0) {
+    if (!dst || boot_read_full(fd, dst, (size_t)st.st_size, 0) < 0) {
         fprintf(stderr, "vmm: initrd %s: read failed\n", initrd);
         close(fd);
         return -1;
     }
     close(fd);
-    put32(zp + HDR_RAMDISK_IMAGE, (uint32_t)addr);
-    put32(zp + HDR_RAMDISK_SIZE, (uint32_t)st.st_size);
-    put32(zp + BP_EXT_RAMDISK_IMG, (uint32_t)(addr >> 32));
-    put32(zp + BP_EXT_RAMDISK_SIZE, (uint32_t)((uint64_t)st.st_size >> 32));
+    *addr_out = addr;
+    *size_out = (uint64_t)st.st_size;
     return 0;
 }
 
-int boot_load_linux(struct guest_mem *mem, const char *kernel, const char *initrd,
-                    const char *cmdline, uint64_t rsdp, struct boot_entry *entry)
+void boot_write_low_memory(struct guest_mem *mem, struct boot_entry *entry)
+{
+    write_page_tables(mem);
+    memcpy(guest_mem_ptr(mem, LAYOUT_GDT, sizeof(boot_gdt)), boot_gdt, sizeof(boot_gdt));
+    memcpy(guest_mem_ptr(mem, LAYOUT_RESET_VECTOR, sizeof(reset_vector_stub)), reset_vector_stub,
+           sizeof(reset_vector_stub));
+    entry->cr3 = LAYOUT_PML4;
+    entry->gdt_base = LAYOUT_GDT;
+    entry->gdt_limit = sizeof(boot_gdt) - 1;
+}
+
+static int load_bzimage(struct guest_mem *mem, const char *kernel, const char *initrd,
+                        const char *cmdline, uint64_t rsdp, struct boot_entry *entry)
 {
     uint8_t hdr[1024];
     struct stat st;
@@ -191,7 +201,7 @@ int boot_load_linux(struct guest_mem *mem, const char *kernel, const char *initr
             close(fd);
         return -1;
     }
-    if (st.st_size < (off_t)sizeof(hdr) || read_full(fd, hdr, sizeof(hdr), 0) < 0 ||
+    if (st.st_size < (off_t)sizeof(hdr) || boot_read_full(fd, hdr, sizeof(hdr), 0) < 0 ||
         get16(hdr + HDR_BOOT_FLAG) != 0xaa55 || memcmp(hdr + HDR_MAGIC, "HdrS", 4) != 0) {
         fprintf(stderr, "vmm: kernel %s: not a bzImage (no Linux boot header)\n", kernel);
         goto fail;
@@ -230,7 +240,7 @@ int boot_load_linux(struct guest_mem *mem, const char *kernel, const char *initr
     }
 
     dst = guest_mem_ptr(mem, LAYOUT_KERNEL, payload);
-    if (!dst || read_full(fd, dst, payload, (off_t)setup_size) < 0) {
+    if (!dst || boot_read_full(fd, dst, payload, (off_t)setup_size) < 0) {
         fprintf(stderr, "vmm: kernel %s: read failed\n", kernel);
         goto fail;
     }
@@ -250,33 +260,51 @@ int boot_load_linux(struct guest_mem *mem, const char *kernel, const char *initr
     put64(zp + BP_ACPI_RSDP, rsdp);
 
     if (initrd) {
+        uint64_t addr, size;
         initrd_max = (uint64_t)get32(hdr + HDR_INITRD_ADDR_MAX) + 1;
         if (initrd_max > low_end)
             initrd_max = low_end;
-        if (load_initrd(mem, initrd, kernel_end, initrd_max, zp) < 0)
+        if (boot_load_initrd(mem, initrd, kernel_end, initrd_max, &addr, &size) < 0)
             return -1;
+        put32(zp + HDR_RAMDISK_IMAGE, (uint32_t)addr);
+        put32(zp + HDR_RAMDISK_SIZE, (uint32_t)size);
+        put32(zp + BP_EXT_RAMDISK_IMG, (uint32_t)(addr >> 32));
+        put32(zp + BP_EXT_RAMDISK_SIZE, (uint32_t)(size >> 32));
     }
 
     n_e820 = boot_build_e820(mem, e820, BOOT_E820_MAX);
     zp[BP_E820_ENTRIES] = (uint8_t)n_e820;
     memcpy(zp + BP_E820_TABLE, e820, n_e820 * sizeof(e820[0]));
 
-    write_page_tables(mem);
-    memcpy(guest_mem_ptr(mem, LAYOUT_RESET_VECTOR, sizeof(reset_vector_stub)), reset_vector_stub,
-           sizeof(reset_vector_stub));
-    memcpy(guest_mem_ptr(mem, LAYOUT_GDT, sizeof(boot_gdt)), boot_gdt, sizeof(boot_gdt));
-
     *entry = (struct boot_entry){
+        .mode = BOOT_LONG_MODE,
         .rip = LAYOUT_KERNEL + 0x200,    /* startup_64 of the compressed kernel */
         .rsi = LAYOUT_BOOT_PARAMS,
         .rsp = LAYOUT_BOOT_PARAMS,       /* stack grows down from the zero page */
-        .cr3 = LAYOUT_PML4,
-        .gdt_base = LAYOUT_GDT,
-        .gdt_limit = sizeof(boot_gdt) - 1,
     };
+    boot_write_low_memory(mem, entry);
     return 0;
 fail:
     if (fd >= 0)
         close(fd);
     return -1;
+}
+
+int boot_load_linux(struct guest_mem *mem, const char *kernel, const char *initrd,
+                    const char *cmdline, uint64_t rsdp, struct boot_entry *entry)
+{
+    uint8_t magic[4] = { 0 };
+    int fd = open(kernel, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        fprintf(stderr, "vmm: kernel %s: %s\n", kernel, strerror(errno));
+        return -1;
+    }
+    boot_read_full(fd, magic, sizeof(magic), 0);
+    close(fd);
+    /* An uncompressed vmlinux (ELF) boots through its PVH entry point and
+     * skips the decompressor; anything else must be a bzImage. */
+    if (memcmp(magic, "\x7f" "ELF", 4) == 0)
+        return boot_load_pvh(mem, kernel, initrd, cmdline, rsdp, entry);
+    return load_bzimage(mem, kernel, initrd, cmdline, rsdp, entry);
 }

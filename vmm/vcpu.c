@@ -202,19 +202,25 @@ static void set_segment(struct kvm_segment *s, uint16_t selector, uint8_t type, 
     };
 }
 
-/* Long mode, paging on the identity map, flat segments: the state the
- * 64-bit boot protocol asks for. Only the boot vCPU gets it; the others wait
- * for INIT/SIPI in the in-kernel LAPIC. */
+/* The state the kernel's entry point asks for: for a bzImage, long mode on
+ * the identity map with flat segments (64-bit boot protocol); for PVH,
+ * 32-bit protected mode with paging off. Only the boot vCPU gets it; the
+ * others wait for INIT/SIPI in the in-kernel LAPIC. */
 int vcpu_setup_boot(struct vcpu *vcpu, const struct boot_entry *entry)
 {
     struct kvm_sregs sregs;
     struct kvm_regs regs = {
-        .rip = entry->rip, .rsi = entry->rsi, .rsp = entry->rsp, .rbp = entry->rsp, .rflags = 0x2,
+        .rip = entry->rip, .rsi = entry->rsi, .rbx = entry->rbx, .rsp = entry->rsp,
+        .rbp = entry->rsp, .rflags = 0x2,
     };
+    bool pvh = entry->mode == BOOT_PVH;
 
     if (ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
         goto fail;
-    set_segment(&sregs.cs, 0x10, 0xb, true);
+    if (pvh)
+        set_segment(&sregs.cs, 0x08, 0xb, false);
+    else
+        set_segment(&sregs.cs, 0x10, 0xb, true);
     set_segment(&sregs.ds, 0x18, 0x3, false);
     sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
     sregs.tr = (struct kvm_segment){
@@ -224,10 +230,17 @@ int vcpu_setup_boot(struct vcpu *vcpu, const struct boot_entry *entry)
     sregs.gdt.limit = entry->gdt_limit;
     sregs.idt.base = 0;
     sregs.idt.limit = 0;
-    sregs.cr0 = 0x80000033;   /* PG | NE | ET | MP | PE */
-    sregs.cr3 = entry->cr3;
-    sregs.cr4 = 0x20;         /* PAE */
-    sregs.efer = 0x500;       /* LMA | LME */
+    if (pvh) {
+        sregs.cr0 = 0x11;         /* ET | PE */
+        sregs.cr3 = 0;
+        sregs.cr4 = 0;
+        sregs.efer = 0;
+    } else {
+        sregs.cr0 = 0x80000033;   /* PG | NE | ET | MP | PE */
+        sregs.cr3 = entry->cr3;
+        sregs.cr4 = 0x20;         /* PAE */
+        sregs.efer = 0x500;       /* LMA | LME */
+    }
     if (ioctl(vcpu->fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
         goto fail;
     return 0;

@@ -14,6 +14,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 VMM=${FOUNDATION_VMM:-$ROOT/build/vmm}
 TIMEOUT=${FOUNDATION_TIMEOUT:-120}
 KERNEL=$ROOT/build/kernel/vmlinuz
+VMLINUX=$ROOT/build/kernel/vmlinux
 INITRD=$ROOT/build/guest/initramfs.cpio.gz
 
 mkdir -p "$ROOT/build/integration"
@@ -34,7 +35,8 @@ fail() {
 
 # vm NAME VCPUS MEMORY CMDLINE_EXTRA: run one VM to its end. Leaves
 # $WORK/NAME/{vm.conf,console.log,stdout,stderr,stats.json} and sets $rc.
-# $VM_EXTRA, if set, is appended to the [vm] section.
+# $VM_EXTRA, if set, is appended to the [vm] section; $VM_KERNEL replaces the
+# bzImage.
 vm() {
     local name=$1 vcpus=$2 mem=$3 extra=$4 d=$WORK/$1
     mkdir -p "$d/devices"
@@ -43,7 +45,7 @@ vm() {
 name    = $name
 memory  = $mem
 vcpus   = $vcpus
-kernel  = $KERNEL
+kernel  = ${VM_KERNEL:-$KERNEL}
 initrd  = $INITRD
 cmdline = console=ttyS0 quiet $extra
 devices = devices/*.conf
@@ -104,7 +106,7 @@ if [[ ! -x $VMM ]]; then
     echo "0 passed, 1 failed"
     exit 1
 fi
-for f in "$KERNEL" "$INITRD"; do
+for f in "$KERNEL" "$VMLINUX" "$INITRD"; do
     [[ -e $f ]] || { echo "FAIL foundation: missing $f (run 'make deps')"; echo "0 passed, 1 failed"; exit 1; }
 done
 
@@ -135,6 +137,10 @@ fi
 
 vm cpus-2 2 256M "guest.test=cpus guest.expect_cpus=2"
 verdict cpus-2 0 cpus
+
+# The same kernel uncompressed, through its PVH entry point.
+VM_KERNEL=$VMLINUX vm pvh-2cpu 2 256M "guest.test=cpus,mem guest.expect_cpus=2 guest.expect_mem_mib=256"
+verdict pvh-2cpu 0 cpus,mem debug-exit
 
 vm mem-256M 1 256M "guest.test=mem guest.expect_mem_mib=256"
 verdict mem-256M 0 mem

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include <elf.h>
+
 #include "boot.h"
 #include "layout.h"
 #include "memory.h"
@@ -262,6 +264,96 @@ static void test_refuses_what_it_cannot_boot(void **state)
     free(img);
 }
 
+/* A minimal x86-64 ELF kernel: one PT_LOAD at 16 MiB with a bss tail, and a
+ * PT_NOTE holding the Xen PHYS32_ENTRY note (unless with_note is false). */
+static char *write_elf_kernel(bool with_note, uint64_t paddr)
+{
+    uint8_t img[8192] = { 0 };
+    Elf64_Ehdr *eh = (Elf64_Ehdr *)img;
+    Elf64_Phdr *ph = (Elf64_Phdr *)(img + sizeof(*eh));
+    uint32_t note[5] = { 4, 4, 18, 0, 0x01000850 };   /* namesz, descsz, type, "Xen\0", entry */
+
+    memcpy(eh->e_ident, ELFMAG, SELFMAG);
+    eh->e_ident[EI_CLASS] = ELFCLASS64;
+    eh->e_ident[EI_DATA] = ELFDATA2LSB;
+    eh->e_machine = EM_X86_64;
+    eh->e_phoff = sizeof(*eh);
+    eh->e_phentsize = sizeof(Elf64_Phdr);
+    eh->e_phnum = with_note ? 2 : 1;
+    ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = 4096, .p_paddr = paddr,
+                          .p_filesz = 4096, .p_memsz = 3 * 4096 };
+    memcpy(&note[3], "Xen", 4);
+    memcpy(img + 2048, note, sizeof(note));
+    ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = 2048, .p_filesz = sizeof(note) };
+    memset(img + 4096, 0xcc, 4096);
+    return write_kernel(img, sizeof(img));
+}
+
+static void test_pvh_elf_kernel(void **state)
+{
+    struct guest_mem mem;
+    struct boot_entry entry;
+    char *kernel = write_elf_kernel(true, 16 * MiB);
+    char *initrd = write_initrd(5000);
+    const uint8_t *si, *seg;
+
+    (void)state;
+    assert_int_equal(guest_mem_create(&mem, 64 * MiB, HUGEPAGES_OFF), 0);
+    memset(guest_mem_ptr(&mem, 16 * MiB + 4096, 8192), 0x77, 8192);   /* bss must be zeroed */
+    assert_int_equal(boot_load_linux(&mem, kernel, initrd, "console=ttyS0", 0xe0000, &entry), 0);
+    assert_int_equal(entry.mode, BOOT_PVH);
+    assert_int_equal(entry.rip, 0x01000850);
+    assert_int_equal(entry.rbx, LAYOUT_BOOT_PARAMS);
+
+    seg = guest_mem_ptr(&mem, 16 * MiB, 3 * 4096);
+    assert_int_equal(seg[0], 0xcc);
+    assert_int_equal(seg[4095], 0xcc);
+    assert_int_equal(seg[4096], 0);
+    assert_int_equal(seg[3 * 4096 - 1], 0);
+
+    si = guest_mem_ptr(&mem, LAYOUT_BOOT_PARAMS, 56);
+    assert_int_equal(rd32(si + 0), 0x336ec578);                 /* magic */
+    assert_int_equal(rd32(si + 4), 1);                          /* version */
+    assert_int_equal(rd32(si + 12), 1);                         /* one module: the initrd */
+    assert_int_equal(rd64(si + 24), LAYOUT_CMDLINE);
+    assert_string_equal((const char *)guest_mem_ptr(&mem, LAYOUT_CMDLINE, 1), "console=ttyS0");
+    assert_int_equal(rd64(si + 32), 0xe0000);                   /* rsdp */
+    assert_int_equal(rd32(si + 48), 4);                         /* memmap entries */
+    {
+        const uint8_t *mod = guest_mem_ptr(&mem, rd64(si + 16), 32);
+        const uint8_t *map = guest_mem_ptr(&mem, rd64(si + 40), 4 * 24);
+        assert_int_equal(rd64(mod + 8), 5000);
+        assert_true(rd64(mod) >= 16 * MiB + 3 * 4096);          /* above the kernel */
+        assert_int_equal(rd64(map + 2 * 24), LAYOUT_KERNEL);     /* RAM above 1 MiB */
+        assert_int_equal(rd32(map + 2 * 24 + 16), E820_RAM);
+    }
+    guest_mem_destroy(&mem);
+    unlink(kernel);
+    unlink(initrd);
+    free(kernel);
+    free(initrd);
+}
+
+static void test_pvh_refusals(void **state)
+{
+    struct guest_mem mem;
+    struct boot_entry entry;
+    char *no_note = write_elf_kernel(false, 16 * MiB);
+    char *low = write_elf_kernel(true, 0x8000);            /* over our boot structures */
+    char *high = write_elf_kernel(true, 64 * MiB - 4096);  /* runs past the RAM */
+
+    (void)state;
+    assert_int_equal(guest_mem_create(&mem, 64 * MiB, HUGEPAGES_OFF), 0);
+    assert_int_equal(boot_load_linux(&mem, no_note, NULL, "x", 0xe0000, &entry), -1);
+    assert_int_equal(boot_load_linux(&mem, low, NULL, "x", 0xe0000, &entry), -1);
+    assert_int_equal(boot_load_linux(&mem, high, NULL, "x", 0xe0000, &entry), -1);
+    guest_mem_destroy(&mem);
+    for (char **p = (char *[]){ no_note, low, high, NULL }; *p; p++) {
+        unlink(*p);
+        free(*p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +362,8 @@ int main(void)
         cmocka_unit_test(test_guest_mem_ptr_bounds),
         cmocka_unit_test(test_load_writes_zero_page),
         cmocka_unit_test(test_refuses_what_it_cannot_boot),
+        cmocka_unit_test(test_pvh_elf_kernel),
+        cmocka_unit_test(test_pvh_refusals),
     };
     return cmocka_run_group_tests_name("boot", tests, NULL, NULL);
 }
