@@ -23,7 +23,7 @@ static const struct cfg_key vm_keys[] = {
     [VK_VCPUS] = { .name = "vcpus", .type = CFG_UINT, .default_value = "1", .min = 1, .max = 64,
                    .expected = "a number of vCPUs, 1..64" },
     [VK_KERNEL] = { .name = "kernel", .type = CFG_PATH, .required = true,
-                    .expected = "a readable kernel image (bzImage); relative paths are relative to the VM file's folder" },
+                    .expected = "a readable kernel (bzImage, or vmlinux with a PVH entry); relative paths are relative to the VM file's folder" },
     [VK_INITRD] = { .name = "initrd", .type = CFG_PATH,
                     .expected = "a readable initrd; relative paths are relative to the VM file's folder" },
     [VK_CMDLINE] = { .name = "cmdline", .type = CFG_STRING, .default_value = "console=ttyS0",
