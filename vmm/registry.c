@@ -5,6 +5,7 @@
 
 #include "registry.h"
 #include "serial_device.h"
+#include "e1000_device.h"
 
 static const struct device_impl console_emulated_16550 = {
     .cls = DEV_CLASS_CONSOLE,
@@ -14,8 +15,17 @@ static const struct device_impl console_emulated_16550 = {
     .create = serial_device_create,
 };
 
+static const struct device_impl net_emulated_e1000 = {
+    .cls = DEV_CLASS_NET,
+    .path = IO_PATH_EMULATED,
+    .model = "e1000",
+    .keys = e1000_device_keys,
+    .create = e1000_device_create,
+};
+
 const struct device_impl *const device_registry[] = {
     &console_emulated_16550,
+    &net_emulated_e1000,
     NULL,
 };
 
