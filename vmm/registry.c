@@ -5,6 +5,7 @@
 
 #include "registry.h"
 #include "serial_device.h"
+#include "nvme_device.h"
 #include "e1000_device.h"
 
 static const struct device_impl console_emulated_16550 = {
@@ -23,8 +24,17 @@ static const struct device_impl net_emulated_e1000 = {
     .create = e1000_device_create,
 };
 
+static const struct device_impl block_emulated_nvme = {
+    .cls = DEV_CLASS_BLOCK,
+    .path = IO_PATH_EMULATED,
+    .model = "nvme",
+    .keys = nvme_device_keys,
+    .create = nvme_device_create,
+};
+
 const struct device_impl *const device_registry[] = {
     &console_emulated_16550,
+    &block_emulated_nvme,
     &net_emulated_e1000,
     NULL,
 };
