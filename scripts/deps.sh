@@ -11,7 +11,10 @@ BUILD=build
 BUILD_PKGS="build-essential pkg-config libpci-dev liburing-dev libcmocka-dev libinih-dev libdpdk-dev acpica-tools"
 # kmod: modinfo reads module dependencies when packing initramfs images.
 # python3: the integration tests validate the VMM's stats JSON with it.
-TEST_PKGS="qemu-system-x86 busybox-static cpio gzip xz-utils kmod python3"
+# iproute2, iputils-ping (flood ping), netcat-openbsd, e2fsprogs (e2fsck):
+# the emulated NIC and disk tests, run in L1 on these binaries.
+TEST_PKGS="qemu-system-x86 busybox-static cpio gzip xz-utils kmod python3
+    iproute2 iputils-ping netcat-openbsd e2fsprogs"
 
 log() { echo "deps: $*"; }
 
