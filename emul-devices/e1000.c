@@ -17,6 +17,8 @@
 #define PCI_SUBSYS_82540EM 0x001e
 #define PCI_CLASS_ETHERNET 0x020000
 #define PCI_INTERRUPT_PIN_REG 0x3d
+#define PCI_COMMAND_REG    0x04
+#define PCI_CMD_MASTER     0x04
 
 void e1000_warn_once(struct e1000 *e, enum e1000_warning w, const char *fmt, ...)
 {
@@ -375,7 +377,27 @@ static void e1000_bar_io(struct pci_device *pdev, int bar, uint64_t offset, void
     pthread_mutex_unlock(&e->lock);
 }
 
-static const struct pci_dev_ops e1000_pci_ops = { .bar_io = e1000_bar_io };
+bool e1000_bus_master(struct e1000 *e)
+{
+    /* Written under the bus lock, which must not be taken under ours (the
+     * INTx path takes them the other way round): one byte read atomically. */
+    return __atomic_load_n(&e->pdev.config[PCI_COMMAND_REG], __ATOMIC_RELAXED) & PCI_CMD_MASTER;
+}
+
+/* Called with the bus lock held, so it only asks the event loop to look
+ * again: turning bus mastering back on resumes stalled rings. */
+static void e1000_config_written(struct pci_device *pdev, uint32_t offset, uint32_t len)
+{
+    struct e1000 *e = pdev->opaque;
+
+    if (offset <= PCI_COMMAND_REG && offset + len > PCI_COMMAND_REG && e->host.kick)
+        e->host.kick(e->host.kick_opaque);
+}
+
+static const struct pci_dev_ops e1000_pci_ops = {
+    .bar_io = e1000_bar_io,
+    .config_written = e1000_config_written,
+};
 
 struct e1000 *e1000_create(const uint8_t mac[6], const struct e1000_host *host,
                            struct device *dev)
@@ -438,7 +460,7 @@ void e1000_service(struct e1000 *e)
 {
     pthread_mutex_lock(&e->lock);
     e->tx_kicked = false;
-    if (e1000_tx_run(e, 256))
+    if (e1000_bus_master(e) && e1000_tx_run(e, 256))
         e1000_kick(e);   /* let vCPUs in between long bursts */
     if (e->rx_stalled)
         e1000_rx_run(e, 64);

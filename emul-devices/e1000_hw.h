@@ -266,6 +266,8 @@ void e1000_raise(struct e1000 *e, uint32_t causes);
 void e1000_update_irq(struct e1000 *e);
 void e1000_stat_add(struct e1000 *e, uint32_t off, uint32_t n);
 void e1000_stat_add64(struct e1000 *e, uint32_t off_low, uint64_t n);
+/* Whether the guest lets the NIC do DMA (PCI command, bus master). */
+bool e1000_bus_master(struct e1000 *e);
 /* Asks the event loop to run e1000_service. Lock held. */
 void e1000_kick(struct e1000 *e);
 

@@ -224,7 +224,7 @@ static bool rx_deliver(struct e1000 *e)
 
     if (!(rctl & RCTL_EN))
         return true;   /* receiver turned off meanwhile: the frame is lost */
-    if (!e1000_ring_get(e, REG_RDBAL, &r, WARN_RX_RING, "receive"))
+    if (!e1000_bus_master(e) || !e1000_ring_get(e, REG_RDBAL, &r, WARN_RX_RING, "receive"))
         return false;
     need = (uint32_t)((len + bufsize - 1) / bufsize);
     avail = (r.tail + r.count - r.head) % r.count;

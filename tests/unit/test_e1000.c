@@ -119,6 +119,11 @@ static unsigned host_queued(struct fixture *f)
 
 /* --- fixture --------------------------------------------------------------- */
 
+static void pci_command(struct fixture *f, uint16_t cmd)
+{
+    pci_config_access(f->vm.pci, 0, (uint8_t)(f->pdev->slot << 3), 0x04, &cmd, 2, true);
+}
+
 static void on_kick(void *opaque)
 {
     ((struct fixture *)opaque)->kicks++;
@@ -143,6 +148,7 @@ static int setup(void **state)
     assert_non_null(f->e);
     assert_int_equal(e1000_attach(f->e, f->vm.pci, -1), 0);
     f->pdev = e1000_pci(f->e);
+    pci_command(f, 0x0007);   /* I/O, memory, bus master: what the driver enables */
     *state = f;
     return 0;
 }
@@ -440,7 +446,7 @@ static void test_pci_identity_and_bars(void **state)
 {
     struct fixture *f = *state;
     uint8_t devfn = (uint8_t)(f->pdev->slot << 3);
-    uint32_t v = 0, cmd = 0x0003;
+    uint32_t v = 0;
     uint64_t bar0, bar1;
 
     pci_config_access(f->vm.pci, 0, devfn, 0, &v, 4, false);
@@ -456,7 +462,6 @@ static void test_pci_identity_and_bars(void **state)
     assert_int_equal(f->pdev->bars[1].size, 0x40);
 
     /* Through the buses, as the guest sees it, once decoding is on. */
-    pci_config_access(f->vm.pci, 0, devfn, 0x04, &cmd, 2, true);
     bar0 = f->pdev->bars[0].addr;
     bar1 = f->pdev->bars[1].addr;
     assert_true(iobus_dispatch(&f->vm.mmio, bar0 + REG_STATUS, &v, 4, false));
@@ -1114,6 +1119,37 @@ static void test_rx_no_free_descriptors(void **state)
     assert_int_equal(rd(f, STAT_MPC), 0);
 }
 
+static void test_no_dma_without_bus_master(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t frame[64] = { 0 };
+    unsigned kicks;
+
+    memcpy(frame, nic_mac, 6);
+    memcpy(ram(f, TX_BUF, 64), frame, 64);
+    setup_tx(f, 8);
+    setup_rx(f, 8, RCTL_SECRC, 7);
+    pci_command(f, 0x0003);
+    tx_legacy(f, 0, TX_BUF, 64, TXD_CMD_EOP | TXD_CMD_RS);
+    wr(f, REG_TDT, 1);
+    host_sends(f, frame, sizeof(frame));
+    e1000_service(f->e);
+    e1000_rx_ready(f->e);
+    assert_int_equal(f->fb.n_sent, 0);
+    assert_false(tx_done(f, 0));
+    assert_int_equal(rx_desc(f, 0)[12], 0);
+    assert_false(f->fb.notify);   /* the frame waits in the host queue */
+    /* the driver turns bus mastering on: the event loop is asked to look */
+    kicks = f->kicks;
+    pci_command(f, 0x0007);
+    assert_int_equal(f->kicks, kicks + 1);
+    e1000_service(f->e);
+    assert_int_equal(f->fb.n_sent, 1);
+    assert_true(tx_done(f, 0));
+    assert_true(rx_desc(f, 0)[12] & RXD_STAT_EOP);
+    assert_true(f->fb.notify);
+}
+
 /* --- statistics ------------------------------------------------------------ */
 
 static void test_statistics_clear_on_read(void **state)
@@ -1373,6 +1409,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rx_filtering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rx_checksum_offload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rx_no_free_descriptors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_dma_without_bus_master, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statistics_clear_on_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_descriptors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_rings, setup, teardown),
