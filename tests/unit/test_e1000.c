@@ -17,9 +17,11 @@
 #include "device.h"
 #include "e1000.h"
 #include "e1000_hw.h"
+#include "eventloop.h"
 #include "memory.h"
 #include "net_backend.h"
 #include "pci.h"
+#include "tap.h"
 #include "vm.h"
 
 #define RAM_SIZE   (64ull << 20)
@@ -1394,6 +1396,25 @@ static void test_hostile_register_fuzz(void **state)
     }
 }
 
+static void never_called(void *opaque)
+{
+    (void)opaque;
+    fail();
+}
+
+/* The VMM attaches to an existing tap and never creates one: a missing or
+ * impossible name is refused before /dev/net/tun is touched. */
+static void test_tap_refuses_missing_interface(void **state)
+{
+    struct eventloop *loop = eventloop_create();
+
+    (void)state;
+    assert_non_null(loop);
+    assert_null(tap_open("net0", "nosuchtap0", loop, never_called, NULL));
+    assert_null(tap_open("net0", "a-name-longer-than-ifnamsiz", loop, never_called, NULL));
+    eventloop_destroy(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1414,6 +1435,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_descriptors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_rings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_register_fuzz, setup, teardown),
+        cmocka_unit_test(test_tap_refuses_missing_interface),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
