@@ -103,7 +103,9 @@ static bool insert_csum(uint8_t *pkt, size_t len, unsigned start, unsigned offse
     return true;
 }
 
-static void offload_checksums(struct e1000 *e, uint8_t *pkt, size_t len, uint8_t popts)
+/* false when the context's offsets do not fit the packet: then the packet
+ * is not sent, rather than sent with a checksum left unfilled. */
+static bool offload_checksums(struct e1000 *e, uint8_t *pkt, size_t len, uint8_t popts)
 {
     const struct e1000_tx_context *c = &e->txctx;
     bool ok = true;
@@ -113,8 +115,9 @@ static void offload_checksums(struct e1000 *e, uint8_t *pkt, size_t len, uint8_t
     if (popts & TXD_POPTS_TXSM)
         ok &= insert_csum(pkt, len, c->tucss, c->tucso, c->tucse, 0, !(c->tucmd & TUCMD_TCP));
     if (!ok)
-        e1000_warn_once(e, WARN_CSUM_OFFSET, "checksum offsets beyond a %zu-byte packet: "
-                        "checksum not inserted", len);
+        e1000_warn_once(e, WARN_CSUM_OFFSET, "checksum offsets (IP %u/%u, TCP/UDP %u/%u) beyond "
+                        "a %zu-byte packet: dropped", c->ipcss, c->ipcso, c->tucss, c->tucso, len);
+    return ok;
 }
 
 /* The context must describe headers that lie inside the first hdrlen bytes
@@ -203,10 +206,12 @@ static void packet_done(struct e1000 *e, uint8_t cmd, uint8_t cso, uint16_t spec
         e->tx_dropped++;
     } else if (p->extended && p->tse) {
         tso_send(e, vlan, special);
+    } else if (p->extended && !offload_checksums(e, p->data, p->len, p->popts)) {
+        e->tx_dropped++;
     } else {
-        if (p->extended)
-            offload_checksums(e, p->data, p->len, p->popts);
-        else if ((cmd & TXD_CMD_IC) && p->css < p->len && (size_t)cso + 1 < p->len)
+        /* Legacy IC with offsets outside the packet is ignored, as the
+         * 8254x manual says. */
+        if (!p->extended && (cmd & TXD_CMD_IC) && p->css < p->len && (size_t)cso + 1 < p->len)
             insert_csum(p->data, p->len, p->css, cso, 0, 0, false);
         send_frame(e, p->data, p->len, vlan, special);
     }

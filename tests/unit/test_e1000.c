@@ -1241,6 +1241,14 @@ static void test_hostile_descriptors(void **state)
         assert_int_equal(rd(f, STAT_TSCTFC), 4);
     }
 
+    /* checksum offload whose offsets lie beyond the packet: dropped */
+    tx_context(f, 5 % 8, 0, 0, 0, 34, 200, 0, 0, TUCMD_TCP, 0, 0);
+    tx_data(f, 6 % 8, TX_BUF, 64, TXD_CMD_EOP | TXD_CMD_RS, TXD_POPTS_TXSM, 0);
+    wr(f, REG_TDT, 7);
+    e1000_service(f->e);
+    assert_true(tx_done(f, 6));
+    assert_int_equal(f->fb.n_sent, 1);
+
     /* TDT beyond the ring: ignored */
     {
         uint32_t tdt = rd(f, REG_TDT);
