@@ -237,13 +237,25 @@ static void prep(struct blk_op *op, struct io_uring_sqe *sqe)
     io_uring_sqe_set_data(sqe, op);
 }
 
+/* Hands prepared SQEs to the kernel. On failure (-EBUSY while completions
+ * overflow, -EAGAIN) they stay in the ring for the next attempt. */
+static void flush_queued(struct blk_backend *b)
+{
+    int ret;
+
+    if (!b->queued)
+        return;
+    ret = io_uring_submit(&b->ring);
+    if (ret >= 0)
+        b->queued = ret >= (int)b->queued ? 0 : b->queued - (unsigned)ret;
+}
+
 static struct io_uring_sqe *get_sqe(struct blk_backend *b)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
 
     if (!sqe && b->queued) {
-        io_uring_submit(&b->ring);
-        b->queued = 0;
+        flush_queued(b);
         sqe = io_uring_get_sqe(&b->ring);
     }
     return sqe;
@@ -478,10 +490,7 @@ static bool handle_completion(struct blk_op *op, int res)
 void blk_backend_submit(struct blk_backend *b)
 {
     drain_backlog(b);
-    if (b->queued) {
-        io_uring_submit(&b->ring);
-        b->queued = 0;
-    }
+    flush_queued(b);
 }
 
 unsigned blk_backend_poll(struct blk_backend *b)

@@ -68,40 +68,6 @@ static bool msix_on(const struct nvme_ctrl *c)
     return c->msix && pci_msix_enabled(c->msix);
 }
 
-/* INTx is a level: up while any interrupt-enabled CQ holds entries the host
- * has not consumed and vector 0 is not masked through INTMS. */
-static void update_intx(struct nvme_ctrl *c)
-{
-    bool level = false;
-
-    if (!c->pdev)
-        return;
-    if (!msix_on(c) && !(c->intms & 1)) {
-        for (unsigned q = 0; q < NVME_NUM_QUEUES && !level; q++)
-            level = c->cq[q].valid && c->cq[q].ien && c->cq[q].head != c->cq[q].tail;
-    }
-    if (level != c->intx_level) {
-        c->intx_level = level;
-        pci_intx_set(c->pdev, level);
-    }
-}
-
-/* One interrupt per CQ per processing pass, however many entries it got. */
-static void flush_irqs(struct nvme_ctrl *c)
-{
-    bool msix = msix_on(c);
-
-    for (unsigned q = 0; q < NVME_NUM_QUEUES; q++) {
-        struct nvme_cq *cq = &c->cq[q];
-        if (!cq->valid || !cq->irq_pending)
-            continue;
-        cq->irq_pending = false;
-        if (cq->ien && msix)
-            pci_msix_notify(c->msix, cq->iv);
-    }
-    update_intx(c);
-}
-
 /* --- shadow doorbells ---------------------------------------------------- */
 
 static uint32_t shadow_load(const uint32_t *p)
@@ -130,6 +96,64 @@ static void cq_refresh_head(struct nvme_ctrl *c, struct nvme_cq *cq, unsigned qi
         nvme_warn_once(c, NVME_WARN_DOORBELL_VALUE,
                        "shadow CQ %u head %u is beyond the queue size %u; ignored", qid, v,
                        cq->size);
+}
+
+/* Sets the CQ's event index to the head the host last published, so its
+ * next head update rings the MMIO doorbell; re-reads in case the head moved
+ * while the index was being written. */
+static void cq_request_head_doorbell(struct nvme_ctrl *c, struct nvme_cq *cq, unsigned qid)
+{
+    cq_refresh_head(c, cq, qid);
+    for (int i = 0; i < 16; i++) {
+        uint32_t head = cq->head;
+        event_index_store(&c->dbbuf_eis[2 * qid + 1], head);
+        cq_refresh_head(c, cq, qid);
+        if (cq->head == head)
+            break;
+    }
+}
+
+/* INTx is a level: up while any interrupt-enabled CQ holds entries the host
+ * has not consumed and vector 0 is not masked through INTMS. */
+static void update_intx(struct nvme_ctrl *c)
+{
+    bool level = false;
+
+    if (!c->pdev)
+        return;
+    if (!msix_on(c) && !(c->intms & 1)) {
+        for (unsigned q = 0; q < NVME_NUM_QUEUES && !level; q++) {
+            struct nvme_cq *cq = &c->cq[q];
+            if (!cq->valid || !cq->ien)
+                continue;
+            if (cq->shadow && cq->head != cq->tail) {
+                /* A level has to fall when the host catches up, so it
+                 * must ring the MMIO doorbell on its next head update. */
+                cq_request_head_doorbell(c, cq, q);
+            }
+            level = cq->head != cq->tail;
+        }
+    }
+    if (level != c->intx_level) {
+        c->intx_level = level;
+        pci_intx_set(c->pdev, level);
+    }
+}
+
+/* One interrupt per CQ per processing pass, however many entries it got. */
+static void flush_irqs(struct nvme_ctrl *c)
+{
+    bool msix = msix_on(c);
+
+    for (unsigned q = 0; q < NVME_NUM_QUEUES; q++) {
+        struct nvme_cq *cq = &c->cq[q];
+        if (!cq->valid || !cq->irq_pending)
+            continue;
+        cq->irq_pending = false;
+        if (cq->ien && msix)
+            pci_msix_notify(c->msix, cq->iv);
+    }
+    update_intx(c);
 }
 
 void nvme_enable_shadow_doorbells(struct nvme_ctrl *c, uint32_t *dbs, uint32_t *eis)
@@ -256,19 +280,15 @@ void nvme_post_completion(struct nvme_ctrl *c, uint16_t sqid, uint16_t cid, uint
  * commands in flight, so a completion never overwrites an unread entry. */
 static bool cq_has_room(struct nvme_ctrl *c, struct nvme_cq *cq, unsigned qid)
 {
-    for (int attempt = 0; attempt < 2; attempt++) {
-        uint32_t used = (cq->tail + cq->size - cq->head) % cq->size;
+    uint32_t used = (cq->tail + cq->size - cq->head) % cq->size;
+
+    if (used + cq->reserved < cq->size - 1)
+        return true;
+    if (cq->shadow) {
+        cq_request_head_doorbell(c, cq, qid);
+        used = (cq->tail + cq->size - cq->head) % cq->size;
         if (used + cq->reserved < cq->size - 1)
             return true;
-        if (!cq->shadow)
-            break;
-        cq_refresh_head(c, cq, qid);
-        if (attempt == 0) {
-            /* Ask the host to ring the MMIO doorbell on its next head
-             * update, then look once more in case it already moved. */
-            event_index_store(&c->dbbuf_eis[2 * qid + 1], cq->head);
-            cq_refresh_head(c, cq, qid);
-        }
     }
     cq->stalled = true;
     return false;
@@ -728,6 +748,7 @@ void nvme_ctrl_destroy(struct nvme_ctrl *c)
     if (c->kick_fd < 0)
         return;
     pthread_mutex_lock(&c->lock);
+    c->cc = 0;   /* nothing re-enables once the last request is in */
     reset(c);
     pthread_mutex_unlock(&c->lock);
     /* Completions of what is still in flight find a stale generation and
