@@ -366,9 +366,23 @@ static bool process_sq(struct nvme_ctrl *c, uint16_t qid, unsigned budget)
     return done > 0;
 }
 
+/* A tail written for a queue that does not exist is dropped here, where
+ * the queue table can be read (the doorbell itself takes no lock). */
+static void drop_stray_tails(struct nvme_ctrl *c)
+{
+    for (unsigned q = 1; q < NVME_NUM_QUEUES; q++) {
+        if (c->sq[q].valid || atomic_load(&c->sq[q].mmio_tail) == 0)
+            continue;
+        nvme_warn_once(c, NVME_WARN_DOORBELL_QID, "doorbell for SQ %u, which does not exist", q);
+        atomic_store(&c->sq[q].mmio_tail, 0);
+    }
+}
+
 static void process_queues(struct nvme_ctrl *c)
 {
     bool progress = true;
+
+    drop_stray_tails(c);
 
     for (unsigned round = 0; progress && running(c); round++) {
         if (round == MAX_ROUNDS) {
