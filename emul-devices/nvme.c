@@ -616,7 +616,11 @@ static void cq_head_doorbell(struct nvme_ctrl *c, unsigned qid, uint32_t v)
     struct nvme_cq *cq = &c->cq[qid];
 
     if (!cq->valid) {
-        nvme_warn_once(c, NVME_WARN_DOORBELL_QID, "doorbell for CQ %u, which does not exist", qid);
+        /* Linux reaps the admin CQ once more after clearing CC.EN: a
+         * doorbell of a disabled controller is simply ignored. */
+        if (running(c))
+            nvme_warn_once(c, NVME_WARN_DOORBELL_QID, "doorbell for CQ %u, which does not exist",
+                           qid);
         return;
     }
     if (v >= cq->size) {

@@ -1089,6 +1089,62 @@ static void test_random_register_writes(void **state)
     assert_memory_equal(f->ram + DATA2_GPA, f->ram + DATA_GPA, 4096);
 }
 
+/* A thousand commands at once through 1024-entry queues: more than the
+ * io_uring holds, completed in any order, each once. */
+static void test_deep_queue(void **state)
+{
+    struct fixture *f = *state;
+    static bool seen[1000];
+    uint16_t first_cid;
+
+    enable(f);
+    create_io_queues(f, 1024, 1024);
+    fill(f, DATA_GPA, 1000 * 512, 21);
+    first_cid = f->cid;
+    for (int i = 0; i < 1000; i++) {
+        struct nvme_sqe cmd = rw(i % 3 ? 0x01 : 0x02, (uint64_t)i, 1, DATA_GPA + 512ULL * i, 0);
+        if (cmd.opcode == 0x02)
+            cmd = rw(0x02, (uint64_t)i + 4096, 1, DATA2_GPA + 512ULL * i, 0);
+        io_queue(f, &cmd);
+    }
+    memset(seen, 0, sizeof(seen));
+    io_ring(f);
+    for (int i = 0; i < 1000; i++) {
+        struct nvme_cqe cqe = io_wait(f);
+        uint16_t n = (uint16_t)(cqe.cid - first_cid);
+        assert_int_equal(SC(cqe), 0);
+        assert_true(n < 1000);
+        assert_false(seen[n]);
+        seen[n] = true;
+    }
+    assert_int_equal(f->ctrl->io_inflight, 0);
+    for (int i = 0; i < 1000; i++)
+        if (i % 3)
+            assert_image(f, 512ULL * i, f->ram + DATA_GPA + 512ULL * i, 512);
+}
+
+/* The image shrinks under the VMM: a read across the new end of file comes
+ * back short from the kernel, is resubmitted for the rest, and what lies
+ * beyond reads as zeroes, as a hole would. */
+static void test_image_truncated_under_us(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t *list = (uint64_t *)(f->ram + LIST_GPA);
+
+    bring_up(f);
+    for (int i = 1; i < 16; i++)
+        list[i - 1] = DATA_GPA + (uint64_t)i * 4096;
+    fill(f, DATA_GPA, 65536, 31);
+    assert_int_equal(io(f, rw(0x01, 4096 - 64, 128, DATA_GPA, LIST_GPA)), 0);
+    assert_int_equal(truncate(f->img, 2 << 20), 0);
+    for (int i = 1; i < 16; i++)
+        list[i - 1] = DATA2_GPA + (uint64_t)i * 4096;
+    memset(f->ram + DATA2_GPA, 0xaa, 65536);
+    assert_int_equal(io(f, rw(0x02, 4096 - 64, 128, DATA2_GPA, LIST_GPA)), 0);
+    assert_memory_equal(f->ram + DATA2_GPA, f->ram + DATA_GPA, 32768);
+    assert_true(all_zero(f->ram + DATA2_GPA + 32768, 32768));
+}
+
 /* --- device files -------------------------------------------------------- */
 
 static void test_read_only_disk(void **state)
@@ -1166,6 +1222,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reset_with_requests_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_enable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_register_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deep_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_image_truncated_under_us, setup, teardown),
         cmocka_unit_test_teardown(test_read_only_disk, teardown),
         cmocka_unit_test_teardown(test_bad_device_files, teardown),
     };
