@@ -50,11 +50,6 @@ static void kick(struct nvme_ctrl *c)
     }
 }
 
-int nvme_ctrl_kick_fd(const struct nvme_ctrl *c)
-{
-    return c->kick_fd;
-}
-
 bool nvme_msix_vector_valid(const struct nvme_ctrl *c, uint32_t iv)
 {
     (void)c;

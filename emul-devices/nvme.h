@@ -49,12 +49,10 @@ struct pci_msix;
 #define NVME_REG_INTMC       0x10
 #define NVME_REG_CC          0x14
 #define NVME_REG_CSTS        0x1c
-#define NVME_REG_NSSR        0x20
 #define NVME_REG_AQA         0x24
 #define NVME_REG_ASQ         0x28
 #define NVME_REG_ACQ         0x30
 #define NVME_REG_DBS         0x1000
-#define NVME_DB_END          (NVME_REG_DBS + NVME_NUM_QUEUES * 8)
 #define NVME_MSIX_TABLE      0x2000
 #define NVME_MSIX_PBA        0x3000
 
@@ -76,7 +74,6 @@ enum {
     NVME_SC_DATA_XFER_ERROR       = 0x04,
     NVME_SC_INTERNAL              = 0x06,
     NVME_SC_ABORT_REQ             = 0x07,
-    NVME_SC_ABORT_SQ_DELETED      = 0x08,
     NVME_SC_INVALID_NS            = 0x0b,
     NVME_SC_CMD_SEQ_ERROR         = 0x0c,
     NVME_SC_PRP_OFFSET_INVALID    = 0x13,
@@ -86,7 +83,6 @@ enum {
     NVME_SC_CQ_INVALID            = 0x100,
     NVME_SC_QID_INVALID           = 0x101,
     NVME_SC_QUEUE_SIZE            = 0x102,
-    NVME_SC_ABORT_LIMIT           = 0x103,
     NVME_SC_AER_LIMIT             = 0x105,
     NVME_SC_INVALID_VECTOR        = 0x108,
     NVME_SC_INVALID_LOG_PAGE      = 0x109,
@@ -155,12 +151,9 @@ enum nvme_warning {
     NVME_WARN_BAD_ENABLE,
     NVME_WARN_DOORBELL_QID,
     NVME_WARN_DOORBELL_VALUE,
-    NVME_WARN_ADMIN_QUEUE,
     NVME_WARN_BAD_COMMAND,
     NVME_WARN_DMA,
     NVME_WARN_BACKEND,
-    NVME_WARN_SHADOW,
-    NVME_WARN_IOEVENTFD,
     NVME_WARN_COUNT,
 };
 
@@ -248,7 +241,6 @@ void nvme_ctrl_process(struct nvme_ctrl *c);
 /* For tests: waits up to timeout_ms for a backend completion, then
  * processes. */
 void nvme_ctrl_wait_and_process(struct nvme_ctrl *c, int timeout_ms);
-int nvme_ctrl_kick_fd(const struct nvme_ctrl *c);
 
 /* Shared between the command files (controller lock held). */
 void nvme_warn_once(struct nvme_ctrl *c, enum nvme_warning w, const char *fmt, ...)
