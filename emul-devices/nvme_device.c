@@ -23,7 +23,7 @@ const struct cfg_key nvme_device_keys[] = {
       .expected = "nvme" },
     { .name = "file", .type = CFG_PATH, .required = true,
       .expected = "a disk image: a regular file or a block device" },
-    { .name = "size", .type = CFG_SIZE, .min = 512, .max = 1ULL << 50,
+    { .name = "size", .type = CFG_SIZE, .min = 512, .max = 1ULL << 50, .multiple_of = 512,
       .expected = "the disk size, a multiple of 512 bytes (a shorter file is extended)" },
     { .name = "read-only", .type = CFG_BOOL, .default_value = "off",
       .expected = "on or off" },
@@ -237,10 +237,7 @@ static int open_image(struct nvme_device *d, const struct device_config *dc)
     uint64_t size = size_text ? device_config_get_uint(dc, "size") : 0;
     char err[256];
 
-    if (size_text && (size == 0 || size % 512)) {
-        key_error(dc, "size", "'%s' is not a non-zero multiple of 512 bytes", size_text);
-        return -1;
-    }
+    /* The schema (min 512, multiple_of 512) has vetted size already. */
     d->blk = blk_backend_open(d->path, size, device_config_get_bool(dc, "read-only"), err,
                               sizeof(err));
     if (!d->blk) {

@@ -34,6 +34,7 @@ struct cfg_key {
     const char *default_value;      /* used by the getters when the key is absent */
     const char *const *choices;     /* CFG_ENUM: NULL-terminated */
     uint64_t min, max;              /* CFG_UINT / CFG_SIZE */
+    uint64_t multiple_of;           /* CFG_UINT / CFG_SIZE: 0, or the value must be a multiple */
     const char *expected;           /* human text for errors, e.g. "stdio, none or a file path" */
 };
 

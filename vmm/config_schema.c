@@ -106,6 +106,15 @@ static bool check_value(struct loader *L, const struct ini_doc *d, const struct 
                        e->key, e->value, lo, hi, exp);
             return false;
         }
+        if (k->multiple_of && v % k->multiple_of) {
+            if (k->type == CFG_SIZE)
+                fmt_size(lo, sizeof(lo), k->multiple_of);
+            else
+                snprintf(lo, sizeof(lo), "%llu", (unsigned long long)k->multiple_of);
+            cfg_report(L, d->seq, d->file, e->line, "%s: '%s' is not a multiple of %s (expected %s)",
+                       e->key, e->value, lo, exp);
+            return false;
+        }
         return true;
     }
     cfg_report(L, d->seq, d->file, e->line, "%s: '%s': %s (expected %s)", e->key, e->value, what,

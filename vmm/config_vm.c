@@ -18,7 +18,7 @@ static const struct cfg_key vm_keys[] = {
     [VK_NAME] = { .name = "name", .type = CFG_STRING, .required = true,
                   .expected = "1..64 characters from A-Z a-z 0-9 _ . -" },
     [VK_MEMORY] = { .name = "memory", .type = CFG_SIZE, .required = true,
-                    .min = 32 * MIB, .max = 1024ULL * 1024 * MIB,
+                    .min = 32 * MIB, .max = 1024ULL * 1024 * MIB, .multiple_of = 2 * MIB,
                     .expected = "a size with K/M/G/T suffix, a multiple of 2M from 32M to 1T, e.g. 256M" },
     [VK_VCPUS] = { .name = "vcpus", .type = CFG_UINT, .default_value = "1", .min = 1, .max = 64,
                    .expected = "a number of vCPUs, 1..64" },
@@ -156,7 +156,6 @@ void check_vm_file(struct loader *L, const struct ini_doc *d, struct found *f,
 {
     static const char *const allowed[] = { "vm", NULL };
     const struct ini_section *s = doc_find_section(d, "vm");
-    uint64_t mem;
 
     doc_check_structure(L, d, allowed, "[vm]", "[vm]");
     cfg_check_keys(L, d, "vm", vm_keys, s ? s->line : 1, "", f);
@@ -166,12 +165,6 @@ void check_vm_file(struct loader *L, const struct ini_doc *d, struct found *f,
                    "name: '%s' is not a valid name (expected %s)", f[VK_NAME].e->value,
                    vm_keys[VK_NAME].expected);
         f[VK_NAME].ok = false;
-    }
-    if (f[VK_MEMORY].ok && cfg_parse_size(f[VK_MEMORY].e->value, &mem) == 0 && mem % (2 * MIB)) {
-        cfg_report(L, d->seq, d->file, f[VK_MEMORY].e->line,
-                   "memory: '%s' is not a multiple of 2M (expected %s)", f[VK_MEMORY].e->value,
-                   vm_keys[VK_MEMORY].expected);
-        f[VK_MEMORY].ok = false;
     }
     if (f[VK_CMDLINE].ok && strlen(f[VK_CMDLINE].e->value) > CMDLINE_MAX) {
         cfg_report(L, d->seq, d->file, f[VK_CMDLINE].e->line,

@@ -273,10 +273,13 @@ static void test_registry(void **state)
     assert_null(registry_find(DEV_CLASS_CONSOLE, IO_PATH_EMULATED, NULL));
     assert_null(registry_find_path(DEV_CLASS_BLOCK, IO_PATH_VIRTIO));
     assert_null(registry_find_path(DEV_CLASS_CONSOLE, IO_PATH_VIRTIO));
+    assert_non_null(registry_find(DEV_CLASS_NET, IO_PATH_EMULATED, "e1000"));
+    assert_non_null(registry_find(DEV_CLASS_BLOCK, IO_PATH_EMULATED, "nvme"));
+    assert_null(registry_find(DEV_CLASS_BLOCK, IO_PATH_EMULATED, "e1000"));
     size_t n = 0;
     while (device_registry[n])
         n++;
-    assert_int_equal(n, 1);
+    assert_int_equal(n, 3);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -660,7 +663,7 @@ static void test_err_device_sections(void **state)
         { "[device]\nid = a\nclass = console\npath = magic\n", "d.conf:4: path:",
           "unknown path 'magic' (expected emulated, virtio or passthrough)" },
         { "[device]\nid = a\nclass = block\npath = virtio\n", "d.conf:4: path:",
-          "path: 'virtio' is not implemented yet for block (implemented paths for block: none)" },
+          "path: 'virtio' is not implemented yet for block (implemented paths for block: emulated)" },
         { "[device]\nid = a\nclass = console\npath = passthrough\n", "d.conf:4: path:",
           "(implemented paths for console: emulated)" },
         { "[device]\nid = a\nclass = console\npath = emulated\ncolour = 1\n[emulated]\nmodel = 16550\n",
@@ -739,10 +742,10 @@ static void test_err_device_ids_and_files(void **state)
 
     /* errors in two device files: both reported, in list order */
     put(t, "devices/a.conf", "[device]\nid = a\nclass = console\npath = emulated\n[emulated]\nmodel = x\n");
-    put(t, "devices/b.conf", "[device]\nid = b\nclass = net\npath = emulated\n");
+    put(t, "devices/b.conf", "[device]\nid = b\nclass = net\npath = passthrough\n");
     put_vm_with_devices(t, "devices/*.conf");
     char *errs = expect_fail(t, "devices/a.conf:6: model:", "unknown model 'x'");
-    char *b = strstr(errs, "devices/b.conf:4: path: 'emulated' is not implemented yet for net");
+    char *b = strstr(errs, "devices/b.conf:4: path: 'passthrough' is not implemented yet for net");
     assert_non_null(b);
     assert_true(b > strstr(errs, "devices/a.conf:6:"));
     free(errs);
