@@ -20,14 +20,14 @@
 # EMULATED_VMM        the VMM binary (default build/vmm)
 # EMULATED_REFERENCE  "qemu": run the same guests under QEMU's e1000 and nvme
 #                     instead (to tell a guest-side problem from a model bug)
-# EMULATED_TIMEOUT    seconds per VM (default 600)
+# EMULATED_TIMEOUT    seconds per VM (default 360; a passing one takes 40-120)
 # EMULATED_TAP        the tap device's name (default iovmm-tap0)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 VMM=${EMULATED_VMM:-$ROOT/build/vmm}
 REFERENCE=${EMULATED_REFERENCE:-}
-TIMEOUT=${EMULATED_TIMEOUT:-600}
+TIMEOUT=${EMULATED_TIMEOUT:-360}
 TAP=${EMULATED_TAP:-iovmm-tap0}
 KERNEL=$ROOT/build/kernel/vmlinuz
 INITRD=$ROOT/build/guest/initramfs.cpio.gz
@@ -309,7 +309,7 @@ BG_PIDS+=("$listener")
 vm_start restart
 
 flood= rx= tx=
-if ! console_wait restart GUEST-NET-READY 300; then
+if ! console_wait restart GUEST-NET-READY 180; then
     flood="the guest never printed GUEST-NET-READY (net setup failed?)"
     rx=$flood tx=$flood
 else
