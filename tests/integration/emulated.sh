@@ -6,13 +6,14 @@
 #
 # Two VMs, each with a 16550 console, 512 MiB:
 #   disk:    2 vCPUs, NVMe on a fresh 256 MiB file in /tmp; guest tests disk
-#            (64 MiB O_DIRECT write, flush, drop caches, read back), discard
-#            (blkdiscard and BLKZEROOUT read back zeroes), fswrite (ext2 with
-#            files), then the guest powers off. The stats JSON gives the
+#            (64 MiB O_DIRECT write, flush, drop caches, read back),
+#            nvmereset (a controller reset keeps data and I/O working),
+#            discard (blkdiscard and BLKZEROOUT read back zeroes), fswrite
+#            (ext2 with files), then the guest powers off. The stats JSON gives the
 #            exits per I/O.
 #   restart: 1 vCPU, the same file plus the e1000 on the tap; guest tests
 #            fsverify (the files survived the restart), net (MAC, carrier,
-#            ping) and nethost, while this script flood-pings the guest and
+#            ping, fragmented ping, link down/up) and nethost, while this script flood-pings the guest and
 #            moves 64 MiB each way with netcat, comparing sha256 sums.
 # Prints PASS/FAIL per scenario with the reason, ends with "N passed, M
 # failed", exits non-zero on any failure.
@@ -196,6 +197,15 @@ while_vm_lives() {
     wait "$pid"
 }
 
+# driver_notes NAME: show what the guest kernel said about the NIC and disk
+# (with "quiet", only warnings and errors reach the console: a Tx unit hang,
+# an I/O timeout, a controller reset). Shown, not judged: under a heavily
+# loaded nested host such a watchdog can fire without a model bug.
+driver_notes() {
+    tr -d '\r' <"$WORK/$1/console.log" 2>/dev/null | grep -E '^\[ *[0-9.]+\] .*(nvme|e1000|eth0)' | head -n 10 |
+        sed 's/^/    guest kernel: /' || true
+}
+
 # console_wait NAME PATTERN SECONDS: true once a console line starts with
 # PATTERN; false on timeout or when the VM ended first.
 console_wait() {
@@ -276,14 +286,16 @@ IMG=$DATA/disk0.img
 truncate -s "${DISK_MIB}M" "$IMG"
 
 # VM 1: the disk alone, so its exits per I/O are the disk's.
-vm_conf disk 2 512M "guest.test=disk,discard,fswrite,blkstat guest.expect_disk_mib=$DISK_MIB guest.exit=poweroff"
+vm_conf disk 2 512M "guest.test=disk,nvmereset,discard,fswrite,blkstat guest.expect_disk_mib=$DISK_MIB guest.exit=poweroff"
 vm_disk disk "$IMG"
 vm_start disk
 vm_wait disk
+driver_notes disk
 if ((rc == 124)); then fail nvme-vm "timed out after ${TIMEOUT}s" disk
 elif ((rc != 0)); then fail nvme-vm "vmm exited $rc, expected 0 (guest power-off)" disk
 fi
 scenario_from_guest disk nvme-64M-checksum disk
+scenario_from_guest disk nvme-controller-reset nvmereset
 scenario_from_guest disk nvme-discard-write-zeroes discard
 digest=$(console_field disk GUEST-FS-DIGEST 2)
 ios=$(tr -d '\r' <"$WORK/disk/console.log" 2>/dev/null | awk '/^GUEST-BLKSTAT/ { print $2 + $3 + $4 + $5; exit }' || true)
@@ -360,6 +372,12 @@ else
     fi
 fi
 vm_wait restart
+driver_notes restart
+# Where throughput went: the guest's TCP counters, L1's, and the tap's drops
+# (tx_dropped: frames for the guest the VMM did not take in time).
+tr -d '\r' <"$WORK/restart/console.log" 2>/dev/null | grep '^guest: nethost: sent' | sed 's/^guest: nethost: /    guest /' || true
+echo "    L1 TCP: $(awk '/^Tcp: [0-9]/ { print "out", $12, "retransmitted", $13, "in", $11, "bad", $14 }' /proc/net/snmp); tap $TAP:$(
+    for c in rx_packets rx_dropped tx_packets tx_dropped; do printf ' %s %s' $c "$(cat /sys/class/net/$TAP/statistics/$c 2>/dev/null)"; done)"
 if ((rc == 124)); then fail e1000-vm "timed out after ${TIMEOUT}s" restart
 elif ((rc != 0)); then fail e1000-vm "vmm exited $rc, expected 0 (all guest tests passed)" restart
 fi

@@ -25,14 +25,17 @@ rm -f /tmp/net.rx
 dd if=/dev/urandom of=/tmp/net.tx bs=1M count="$tx_mib" iflag=fullblock 2>/dev/null ||
     fail "cannot make $tx_mib MiB of random data"
 echo "GUEST-NET-TX $(wc -c </tmp/net.tx) $(sha_of /tmp/net.tx)"
+t0=$(date +%s)
 i=0
 until nc "$NET_PEER" "$port_tx" </tmp/net.tx 2>/dev/null; do
     i=$((i + 1))
     [ $i -ge 120 ] && fail "could not send to $NET_PEER:$port_tx for 120 s"
     sleep 1
 done
+secs=$(($(date +%s) - t0))
 rm -f /tmp/net.tx
 st=/sys/class/net/$NET_IF/statistics
 # For the host's per-packet figures: packets and errors as the driver counted them.
 echo "GUEST-NETSTAT $(cat $st/rx_packets) $(cat $st/tx_packets) $(cat $st/rx_errors) $(cat $st/tx_errors)"
-echo "guest: $TEST: sent $tx_mib MiB to $NET_PEER:$port_tx"
+# TCP's retransmissions tell a lossy NIC from a slow one.
+echo "guest: $TEST: sent $tx_mib MiB to $NET_PEER:$port_tx in $secs s; TCP $(awk '/^Tcp: [0-9]/ { print "out", $12, "retransmitted", $13, "in", $11, "bad", $14 }' /proc/net/snmp)"
