@@ -99,6 +99,7 @@ demo: $(DEPS_STAMP)
 bench: $(DEPS_STAMP)
 	$(MAKE) all
 	perf/boot
+	perf/emulated
 
 clean:
 	rm -rf $(OBJ) $(SAN) $(BUILD)/tests $(BUILD)/acpi $(BUILD)/*.a $(BUILD)/vmm $(BUILD)/vmm-san
