@@ -7,7 +7,7 @@ PKGS    := liburing inih
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers
-CPPFLAGS := -D_GNU_SOURCE -Ivmm -Iemul-devices -I.
+CPPFLAGS := -D_GNU_SOURCE -Ivmm -Iemul-devices -Ivhost-user -I.
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -pthread -MMD -MP
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -17,7 +17,10 @@ LDLIBS  := $(PKG_LIBS) -pthread
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # Everything but main.c goes into a library that the unit tests link too.
-CORE_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c emul-devices/*.c))
+# vhost-user/*.c is the protocol and the frontend; vhost-user/blk/ is the
+# backend process, which links the protocol from the same library.
+CORE_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c emul-devices/*.c vhost-user/*.c))
+VHOST_BLK_SRCS := $(wildcard vhost-user/blk/*.c)
 ASM_SRCS  := vmm/dsdt_blob.S
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
@@ -31,7 +34,8 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 .SECONDARY:
 
 .PHONY: all deps test unit integration demo bench clean check-build-deps
-all: check-build-deps $(BUILD)/vmm
+BINARIES := $(BUILD)/vmm $(if $(VHOST_BLK_SRCS),$(BUILD)/vhost-user-blk)
+all: check-build-deps $(BINARIES)
 
 check-build-deps:
 	@pkg-config --exists $(PKGS) || { echo "missing build dependencies: run 'make deps' (as root)" >&2; exit 1; }
@@ -55,6 +59,9 @@ $(BUILD)/libvmm.a: $(CORE_OBJS)
 	$(AR) rcs $@ $^
 
 $(BUILD)/vmm: $(OBJ)/vmm/main.o $(BUILD)/libvmm.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/vhost-user-blk: $(VHOST_BLK_SRCS:%.c=$(OBJ)/%.o) $(BUILD)/libvmm.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # --- unit tests: cmocka, built with AddressSanitizer and UBSan --------------
@@ -102,7 +109,8 @@ bench: $(DEPS_STAMP)
 	perf/emulated
 
 clean:
-	rm -rf $(OBJ) $(SAN) $(BUILD)/tests $(BUILD)/acpi $(BUILD)/*.a $(BUILD)/vmm $(BUILD)/vmm-san
+	rm -rf $(OBJ) $(SAN) $(BUILD)/tests $(BUILD)/acpi $(BUILD)/*.a $(BUILD)/vmm $(BUILD)/vmm-san \
+	    $(BUILD)/vhost-user-blk
 
 -include $(CORE_OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(OBJ)/vmm/main.d $(SAN)/vmm/main.d \
-         $(UNIT_SRCS:%.c=$(SAN)/%.d)
+         $(UNIT_SRCS:%.c=$(SAN)/%.d) $(VHOST_BLK_SRCS:%.c=$(OBJ)/%.d)
