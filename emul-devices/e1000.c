@@ -18,7 +18,6 @@
 #define PCI_CLASS_ETHERNET 0x020000
 #define PCI_INTERRUPT_PIN_REG 0x3d
 #define PCI_COMMAND_REG    0x04
-#define PCI_CMD_MASTER     0x04
 
 void e1000_warn_once(struct e1000 *e, enum e1000_warning w, const char *fmt, ...)
 {
@@ -97,7 +96,7 @@ bool e1000_ring_get(struct e1000 *e, uint32_t bal_reg, struct e1000_ring *r,
                         "disabled", what, r->head, r->tail, r->count);
         return false;
     }
-    r->base = guest_mem_ptr(e->host.mem, base, len);
+    r->base = pci_dma_ptr(&e->pdev, e->host.mem, base, len);
     if (!r->base) {
         e1000_warn_once(e, w, "%s ring at 0x%llx+%u is not in guest RAM: ring disabled", what,
                         (unsigned long long)base, len);
@@ -379,9 +378,7 @@ static void e1000_bar_io(struct pci_device *pdev, int bar, uint64_t offset, void
 
 bool e1000_bus_master(struct e1000 *e)
 {
-    /* Written under the bus lock, which must not be taken under ours (the
-     * INTx path takes them the other way round): one byte read atomically. */
-    return __atomic_load_n(&e->pdev.config[PCI_COMMAND_REG], __ATOMIC_RELAXED) & PCI_CMD_MASTER;
+    return pci_bus_master(&e->pdev);
 }
 
 /* Called with the bus lock held, so it only asks the event loop to look

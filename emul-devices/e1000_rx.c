@@ -244,7 +244,7 @@ static bool rx_deliver(struct e1000 *e)
         void *dst;
 
         memcpy(&addr, slot, 8);
-        dst = guest_mem_ptr(e->host.mem, addr, n);
+        dst = pci_dma_ptr(&e->pdev, e->host.mem, addr, n);
         r.head = (r.head + 1) % r.count;
         if (!dst) {
             /* End the frame here with an error the driver drops it for. */

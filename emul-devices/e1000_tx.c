@@ -232,7 +232,7 @@ static void append(struct e1000 *e, uint64_t addr, uint32_t len)
         p->dropped = true;
         return;
     }
-    src = guest_mem_ptr(e->host.mem, addr, len);
+    src = pci_dma_ptr(&e->pdev, e->host.mem, addr, len);
     if (!src) {
         e1000_warn_once(e, WARN_TX_BUFFER, "transmit buffer 0x%llx+%u is not in guest RAM: "
                         "packet dropped", (unsigned long long)addr, len);

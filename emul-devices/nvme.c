@@ -249,7 +249,8 @@ void nvme_post_completion(struct nvme_ctrl *c, uint16_t sqid, uint16_t cid, uint
     sq->inflight--;
     cq->reserved--;
     /* The queue was checked to lie in RAM when it was created. */
-    slot = guest_mem_ptr(c->mem, cq->base + (uint64_t)cq->tail * sizeof(*slot), sizeof(*slot));
+    slot = pci_dma_ptr(c->pdev, c->mem, cq->base + (uint64_t)cq->tail * sizeof(*slot),
+                       sizeof(*slot));
     if (slot) {
         uint32_t last = cid | (uint32_t)(field | cq->phase) << 16;
         slot->dw0 = dw0;
@@ -336,7 +337,7 @@ static bool process_sq(struct nvme_ctrl *c, uint16_t qid, unsigned budget)
             const void *slot;
             if (!cq_has_room(c, cq, sq->cqid))
                 return done > 0;
-            slot = guest_mem_ptr(c->mem, sq->base + (uint64_t)sq->head * sizeof(cmd),
+            slot = pci_dma_ptr(c->pdev, c->mem, sq->base + (uint64_t)sq->head * sizeof(cmd),
                                  sizeof(cmd));
             if (!slot) {
                 nvme_warn_once(c, NVME_WARN_DMA, "SQ %u entry outside RAM", qid);
@@ -425,7 +426,8 @@ static void try_enable(struct nvme_ctrl *c)
         why = "CC.IOSQES/IOCQES are not 64/16-byte entries";
     else if (asqs < 2 || acqs < 2)
         why = "AQA gives an admin queue of fewer than 2 entries";
-    else if (!guest_mem_ptr(c->mem, asq, asqs * 64ULL) || !guest_mem_ptr(c->mem, acq, acqs * 16ULL))
+    else if (!pci_dma_ptr(c->pdev, c->mem, asq, asqs * 64ULL) ||
+             !pci_dma_ptr(c->pdev, c->mem, acq, acqs * 16ULL))
         why = "the admin queues do not lie in RAM";
     if (why) {
         nvme_warn_once(c, NVME_WARN_BAD_ENABLE, "enable refused: %s (CC=0x%x); controller fatal",

@@ -9,6 +9,7 @@
 
 #include "memory.h"
 #include "nvme.h"
+#include "pci.h"
 
 enum {
     ADM_DELETE_SQ = 0x00, ADM_CREATE_SQ = 0x01, ADM_GET_LOG = 0x02, ADM_DELETE_CQ = 0x04,
@@ -155,7 +156,7 @@ static uint16_t identify(struct nvme_ctrl *c, const struct nvme_sqe *cmd)
 
 static bool queue_in_ram(struct nvme_ctrl *c, uint64_t base, uint64_t bytes)
 {
-    return guest_mem_ptr(c->mem, base, bytes) != NULL;
+    return pci_dma_ptr(c->pdev, c->mem, base, bytes) != NULL;
 }
 
 static uint16_t create_cq(struct nvme_ctrl *c, const struct nvme_sqe *cmd)
@@ -429,8 +430,8 @@ static uint16_t dbbuf_config(struct nvme_ctrl *c, const struct nvme_sqe *cmd)
         return NVME_SC_INVALID_OPCODE;
     if ((cmd->prp1 | cmd->prp2) & (NVME_PAGE_SIZE - 1))
         return NVME_SC_INVALID_FIELD;
-    dbs = guest_mem_ptr(c->mem, cmd->prp1, NVME_PAGE_SIZE);
-    eis = guest_mem_ptr(c->mem, cmd->prp2, NVME_PAGE_SIZE);
+    dbs = pci_dma_ptr(c->pdev, c->mem, cmd->prp1, NVME_PAGE_SIZE);
+    eis = pci_dma_ptr(c->pdev, c->mem, cmd->prp2, NVME_PAGE_SIZE);
     if (!dbs || !eis)
         return NVME_SC_INVALID_FIELD;
     nvme_enable_shadow_doorbells(c, dbs, eis);

@@ -8,6 +8,7 @@
 #include "blk_backend.h"
 #include "memory.h"
 #include "nvme.h"
+#include "pci.h"
 
 enum { IO_FLUSH = 0x00, IO_WRITE = 0x01, IO_READ = 0x02, IO_WRITE_ZEROES = 0x08, IO_DSM = 0x09 };
 
@@ -29,7 +30,7 @@ struct iov_builder {
  * the host addresses follow on. */
 static uint16_t add_segment(struct iov_builder *b, uint64_t gpa, uint64_t len)
 {
-    uint8_t *hva = guest_mem_ptr(b->c->mem, gpa, len);
+    uint8_t *hva = pci_dma_ptr(b->c->pdev, b->c->mem, gpa, len);
 
     if (!hva) {
         nvme_warn_once(b->c, NVME_WARN_DMA, "PRP entry 0x%llx is not in RAM",
@@ -57,7 +58,7 @@ static uint16_t walk_prp_list(struct iov_builder *b, uint64_t list, uint64_t rem
         return NVME_SC_PRP_OFFSET_INVALID;
     while (remaining) {
         unsigned entries = (unsigned)((NVME_PAGE_SIZE - (list & PAGE_MASK)) / 8);
-        const uint64_t *page = guest_mem_ptr(b->c->mem, list, entries * 8ULL);
+        const uint64_t *page = pci_dma_ptr(b->c->pdev, b->c->mem, list, entries * 8ULL);
         uint64_t next = 0;
 
         if (!page) {

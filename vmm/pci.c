@@ -7,6 +7,7 @@
 #include "device.h"
 #include "irq.h"
 #include "layout.h"
+#include "memory.h"
 #include "pci.h"
 #include "pci_msix.h"
 #include "vm.h"
@@ -16,6 +17,7 @@
 #define PCI_STATUS         0x06
 #define PCI_CAP_PTR        0x34
 #define PCI_CMD_INTX_DISABLE 0x400
+#define PCI_CMD_MASTER     0x4
 #define PCI_STATUS_INTX    0x08
 #define PCI_STATUS_CAP_LIST 0x10
 #define PCI_CAP_FIRST      0x40
@@ -81,6 +83,19 @@ void pci_device_set_bar(struct pci_device *pdev, int bar, enum pci_bar_type type
 
     *b = (struct pci_bar){ .type = type, .size = size, .prefetchable = prefetchable,
                            .pdev = pdev, .index = bar };
+}
+
+bool pci_bus_master(const struct pci_device *pdev)
+{
+    return __atomic_load_n(&pdev->config[PCI_COMMAND], __ATOMIC_RELAXED) & PCI_CMD_MASTER;
+}
+
+void *pci_dma_ptr(const struct pci_device *pdev, const struct guest_mem *mem, uint64_t gpa,
+                  uint64_t len)
+{
+    if (pdev && !pci_bus_master(pdev))
+        return NULL;
+    return guest_mem_ptr(mem, gpa, len);
 }
 
 uint8_t pci_add_capability(struct pci_device *pdev, uint8_t id, uint8_t size)

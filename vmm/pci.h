@@ -13,6 +13,7 @@ struct vm;
 struct device;
 struct pci_device;
 struct pci_msix;
+struct guest_mem;
 
 #define PCI_CFG_SPACE_SIZE  4096
 #define PCI_NUM_BARS        6
@@ -78,6 +79,17 @@ uint8_t pci_add_capability(struct pci_device *pdev, uint8_t id, uint8_t size);
  * line follows level unless the guest set Interrupt Disable; the status
  * register's interrupt bit follows level. */
 void pci_intx_set(struct pci_device *pdev, bool level);
+
+/* Bus mastering on: the guest lets the device reach its memory. */
+bool pci_bus_master(const struct pci_device *pdev);
+/* [gpa, gpa+len) of guest RAM as pdev may reach it by DMA: NULL unless bus
+ * mastering is on and the whole range is RAM. Every emulated device's DMA
+ * goes through here, so a device the guest has quiesced (Linux clears bus
+ * mastering when it unbinds a driver) cannot scribble over guest memory
+ * whatever its registers say. pdev NULL (a model unit-tested without a
+ * bus): the RAM check alone. */
+void *pci_dma_ptr(const struct pci_device *pdev, const struct guest_mem *mem, uint64_t gpa,
+                  uint64_t len);
 
 /* GSI of the INTx pin (1 = INTA .. 4 = INTD) of slot, as the DSDT's _PRT says. */
 uint32_t pci_intx_gsi(unsigned slot, unsigned pin);

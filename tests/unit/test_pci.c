@@ -14,6 +14,7 @@
 #include "layout.h"
 #include "pci.h"
 #include "pci_msix.h"
+#include "memory.h"
 #include "vm.h"
 
 struct fixture {
@@ -336,6 +337,23 @@ static void test_msix_masking_and_pending(void **state)
     pci_msix_destroy(&m);
 }
 
+static void test_dma_needs_bus_mastering(void **state)
+{
+    struct fixture *f = *state;
+    struct guest_mem mem;
+
+    assert_int_equal(guest_mem_create(&mem, 64 << 20, HUGEPAGES_OFF), 0);
+    add_test_device(f);
+    assert_null(pci_dma_ptr(&f->pdev, &mem, 0x1000, 4096));      /* reset state: off */
+    cfg1_write(f, 1, 0x04, 0x0004, 2);
+    assert_ptr_equal(pci_dma_ptr(&f->pdev, &mem, 0x1000, 4096), mem.base + 0x1000);
+    assert_null(pci_dma_ptr(&f->pdev, &mem, (64 << 20) - 4096, 4097));   /* still RAM only */
+    cfg1_write(f, 1, 0x04, 0x0002, 2);
+    assert_null(pci_dma_ptr(&f->pdev, &mem, 0x1000, 4096));
+    assert_non_null(pci_dma_ptr(NULL, &mem, 0x1000, 4096));
+    guest_mem_destroy(&mem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +365,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_slots_run_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capability_list_and_intx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_msix_masking_and_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dma_needs_bus_mastering, setup, teardown),
     };
     return cmocka_run_group_tests_name("pci", tests, NULL, NULL);
 }
