@@ -111,6 +111,32 @@ bool pci_msix_enabled(struct pci_msix *m)
     return (msix_control(m) & MSIX_CTRL_ENABLE) != 0;
 }
 
+void pci_msix_set_notifier(struct pci_msix *m, void (*fn)(void *opaque), void *opaque)
+{
+    m->changed = fn;
+    m->changed_opaque = opaque;
+}
+
+static void notify_changed(struct pci_msix *m)
+{
+    if (m->changed)
+        m->changed(m->changed_opaque);
+}
+
+bool pci_msix_vector_message(struct pci_msix *m, uint16_t vector, uint64_t *addr, uint32_t *data)
+{
+    bool usable;
+
+    if (vector >= m->nvec)
+        return false;
+    pthread_mutex_lock(&m->lock);
+    usable = (msix_control(m) & MSIX_CTRL_ENABLE) && !vector_blocked(m, vector);
+    *addr = (uint64_t)m->table[vector].addr_hi << 32 | m->table[vector].addr_lo;
+    *data = m->table[vector].data;
+    pthread_mutex_unlock(&m->lock);
+    return usable;
+}
+
 void pci_msix_config_written(struct pci_msix *m, uint32_t offset, uint32_t len)
 {
     if (offset + len <= m->cap + 2u || offset > m->cap + 3u)
@@ -118,6 +144,7 @@ void pci_msix_config_written(struct pci_msix *m, uint32_t offset, uint32_t len)
     pthread_mutex_lock(&m->lock);
     deliver_released(m);
     pthread_mutex_unlock(&m->lock);
+    notify_changed(m);
 }
 
 bool pci_msix_bar_access(struct pci_msix *m, int bar, uint64_t offset, void *data, uint32_t len,
@@ -148,6 +175,8 @@ bool pci_msix_bar_access(struct pci_msix *m, int bar, uint64_t offset, void *dat
             memcpy(data, entry, len);
         }
         pthread_mutex_unlock(&m->lock);
+        if (is_write)
+            notify_changed(m);
         return true;
     }
     if (offset >= m->pba_offset && offset < pba_end) {

@@ -27,6 +27,8 @@ struct pci_msix {
     uint32_t table_offset, pba_offset;
     struct pci_msix_entry *table;
     uint64_t *pba;
+    void (*changed)(void *opaque);   /* see pci_msix_set_notifier */
+    void *changed_opaque;
 };
 
 /* Adds the capability to pdev (before pci_device_add) with nvec vectors, the
@@ -47,6 +49,16 @@ void pci_msix_config_written(struct pci_msix *m, uint32_t offset, uint32_t len);
 
 /* MSI-X enabled by the guest (the device should not use INTx then). */
 bool pci_msix_enabled(struct pci_msix *m);
+/* fn(opaque) runs after every guest write that may change what a vector
+ * delivers (a table entry, the enable or function-mask bits), outside the
+ * MSI-X lock, so that a device which hands vectors to KVM (irqfd) can
+ * re-point its routes. Set before the device is visible. */
+void pci_msix_set_notifier(struct pci_msix *m, void (*fn)(void *opaque), void *opaque);
+/* True if vector would be delivered now (MSI-X on, neither the function
+ * nor the entry masked), with the message it would send. */
+bool pci_msix_vector_message(struct pci_msix *m, uint16_t vector, uint64_t *addr,
+                             uint32_t *data);
+
 /* Raises vector: delivered now, or left pending while masked. Vectors out of
  * range are ignored. Safe from any thread. */
 void pci_msix_notify(struct pci_msix *m, uint16_t vector);
