@@ -1,0 +1,371 @@
+/* queue.c: one polling thread per virtqueue. The thread busy-polls the
+ * avail ring for --poll-us after the last work, then asks for kicks and
+ * sleeps on the kick eventfd, its wake eventfd (stop requests) and the
+ * io_uring completion eventfd. Requests go to io_uring with their own slot
+ * (indexed by head) as user_data; every wake-up drains all completions. */
+#include "blk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+struct req_slot {
+    struct blk_req r;
+    struct iovec iov[BLK_SEG_MAX];
+};
+
+struct qctx {
+    struct io_uring ring;
+    int cq_efd;
+    struct req_slot *slots;       /* one per head */
+    struct virtq_seg segs[BLK_SEG_MAX + 2];
+    unsigned io_pending;
+    bool dirty;                   /* used elements pushed but not published */
+    bool warned;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void complete(struct blk_queue *q, struct qctx *x, uint16_t head, uint8_t *status,
+                     uint8_t value, uint32_t len)
+{
+    if (status)
+        *status = value;
+    else
+        len = 0;
+    virtq_push(&q->vq, head, len);
+    x->dirty = true;
+    if (q->inflight) {
+        /* Record the used index before clearing the flag: a restarted backend
+         * that finds used->idx ahead of this knows the last batch finished. */
+        q->inflight->used_idx = q->vq.used_idx;
+        q->inflight->last_batch_head = head;
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        q->inflight->desc[head].inflight = 0;
+    }
+}
+
+static void publish(struct blk_queue *q, struct qctx *x)
+{
+    if (!x->dirty)
+        return;
+    x->dirty = false;
+    virtq_publish(&q->vq);
+    if (q->call_fd >= 0 && virtq_should_notify(&q->vq)) {
+        uint64_t one = 1;
+        if (write(q->call_fd, &one, sizeof(one)) < 0 && !x->warned) {
+            x->warned = true;
+            fprintf(stderr, "vhost-user-blk: queue %u: call eventfd: %s\n", q->index, strerror(errno));
+        }
+    }
+}
+
+static struct io_uring_sqe *get_sqe(struct qctx *x)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&x->ring);
+    if (!sqe) {
+        io_uring_submit(&x->ring);
+        sqe = io_uring_get_sqe(&x->ring);
+    }
+    return sqe;
+}
+
+/* Prepares the request's SQE. false if it cannot be submitted. */
+static bool submit(struct blk_queue *q, struct qctx *x, struct blk_req *r)
+{
+    struct io_uring_sqe *sqe = get_sqe(x);
+    int fd = q->dev->fd;
+    if (!sqe)
+        return false;
+    switch (r->type) {
+    case VIRTIO_BLK_T_IN:
+        io_uring_prep_readv(sqe, fd, r->iov, r->niov, r->sector * BLK_SECTOR);
+        break;
+    case VIRTIO_BLK_T_OUT:
+        io_uring_prep_writev(sqe, fd, r->iov, r->niov, r->sector * BLK_SECTOR);
+        if (!q->dev->wce)
+            sqe->rw_flags = RWF_DSYNC;
+        break;
+    case VIRTIO_BLK_T_FLUSH:
+        io_uring_prep_fsync(sqe, fd, 0);
+        break;
+    case VIRTIO_BLK_T_DISCARD:
+        io_uring_prep_fallocate(sqe, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                r->range_sector * BLK_SECTOR, r->range_len);
+        break;
+    case VIRTIO_BLK_T_WRITE_ZEROES:
+        io_uring_prep_fallocate(sqe, fd,
+                                (r->range_flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)
+                                    ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+                                    : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+                                r->range_sector * BLK_SECTOR, r->range_len);
+        break;
+    default:
+        return false;
+    }
+    io_uring_sqe_set_data(sqe, r);
+    x->io_pending++;
+    return true;
+}
+
+/* Starts one request from the avail ring (or a resubmitted inflight head). */
+static void start_request(struct blk_queue *q, struct qctx *x, uint16_t head)
+{
+    struct virtq_chain c = { .segs = x->segs, .max_segs = BLK_SEG_MAX + 2 };
+    struct req_slot *s = &x->slots[head];
+    s->r.iov = s->iov;
+
+    if (virtq_walk(&q->vq, head, &c) != 0) {
+        /* no trustworthy status byte: complete with length 0 */
+        if (!x->warned) {
+            x->warned = true;
+            fprintf(stderr, "vhost-user-blk: queue %u: bad descriptor chain at head %u\n", q->index, head);
+        }
+        complete(q, x, head, NULL, 0, 0);
+        return;
+    }
+    int st = blk_req_parse(q->dev, &c, &s->r, BLK_SEG_MAX);
+    if (st == BLK_REQ_DONE)
+        complete(q, x, head, s->r.status, VIRTIO_BLK_S_OK, s->r.in_len);
+    else if (st != VIRTIO_BLK_S_OK || !submit(q, x, &s->r))
+        complete(q, x, head, s->r.status, st == VIRTIO_BLK_S_OK ? VIRTIO_BLK_S_IOERR : (uint8_t)st, 1);
+}
+
+static int poll_avail(struct blk_queue *q, struct qctx *x)
+{
+    int n = 0;
+    uint16_t head;
+    int ret;
+    while ((ret = virtq_pop(&q->vq, &head)) == 1) {
+        if (q->inflight) {
+            q->inflight->desc[head].counter = ++q->inflight_counter;
+            __atomic_thread_fence(__ATOMIC_RELEASE);
+            q->inflight->desc[head].inflight = 1;
+        }
+        start_request(q, x, head);
+        n++;
+    }
+    if (ret < 0 && !x->warned) {
+        x->warned = true;
+        fprintf(stderr, "vhost-user-blk: queue %u: avail ring index out of range, queue stalled\n", q->index);
+    }
+    if (n)
+        io_uring_submit(&x->ring);
+    return n;
+}
+
+static int reap(struct blk_queue *q, struct qctx *x)
+{
+    struct io_uring_cqe *cqe;
+    int n = 0;
+    while (io_uring_peek_cqe(&x->ring, &cqe) == 0) {
+        struct blk_req *r = io_uring_cqe_get_data(cqe);
+        int res = cqe->res;
+        io_uring_cqe_seen(&x->ring, cqe);
+        x->io_pending--;
+        bool ok;
+        if (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT)
+            ok = res >= 0 && (uint64_t)res == r->data_len; /* short transfers: see README */
+        else
+            ok = res >= 0;
+        complete(q, x, r->head, r->status, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, r->in_len);
+        n++;
+    }
+    return n;
+}
+
+/* Requests a previous backend left marked inflight are started again, in
+ * arrival order, before anything new from the avail ring. */
+static void resubmit_inflight(struct blk_queue *q, struct qctx *x)
+{
+    struct vhost_user_inflight_queue *f = q->inflight;
+    if (!f)
+        return;
+    for (;;) {
+        int best = -1;
+        for (unsigned i = 0; i < q->num; i++)
+            if (f->desc[i].inflight == 1 && (best < 0 || f->desc[i].counter < f->desc[best].counter))
+                best = (int)i;
+        if (best < 0)
+            break;
+        f->desc[best].inflight = 2; /* resubmitted: skip in this scan; complete() clears it */
+        if (f->desc[best].counter > q->inflight_counter)
+            q->inflight_counter = f->desc[best].counter;
+        start_request(q, x, (uint16_t)best);
+    }
+    io_uring_submit(&x->ring);
+}
+
+static void *queue_thread(void *arg)
+{
+    struct blk_queue *q = arg;
+    struct qctx *x = calloc(1, sizeof(*x));
+    if (!x || !(x->slots = calloc(q->num, sizeof(*x->slots)))) {
+        fprintf(stderr, "vhost-user-blk: queue %u: out of memory\n", q->index);
+        free(x);
+        return NULL;
+    }
+    int ret = io_uring_queue_init(q->num, &x->ring, 0);
+    x->cq_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ret < 0 || x->cq_efd < 0 || io_uring_register_eventfd(&x->ring, x->cq_efd) < 0) {
+        fprintf(stderr, "vhost-user-blk: queue %u: io_uring setup: %s\n", q->index, strerror(ret < 0 ? -ret : errno));
+        goto out;
+    }
+
+    resubmit_inflight(q, x);
+    virtq_set_notification(&q->vq, false);
+    uint64_t poll_ns = (uint64_t)q->dev->opts.poll_us * 1000u;
+    uint64_t busy_until = now_ns() + poll_ns;
+    while (!q->stop) {
+        int work = poll_avail(q, x);
+        work += reap(q, x);
+        publish(q, x);
+        if (work) {
+            busy_until = now_ns() + poll_ns;
+            continue;
+        }
+        if (poll_ns && now_ns() < busy_until) {
+            __builtin_ia32_pause();
+            continue;
+        }
+        /* idle: ask for kicks, re-check, then sleep */
+        virtq_set_notification(&q->vq, true);
+        if (virtq_pending(&q->vq) || io_uring_cq_ready(&x->ring)) {
+            virtq_set_notification(&q->vq, false);
+            continue;
+        }
+        struct pollfd pfd[3] = {
+            { .fd = q->kick_fd, .events = POLLIN },
+            { .fd = q->wake_fd, .events = POLLIN },
+            { .fd = x->cq_efd, .events = POLLIN },
+        };
+        poll(pfd, 3, -1);
+        uint64_t v;
+        for (int i = 0; i < 3; i++)
+            if (pfd[i].revents & POLLIN && read(pfd[i].fd, &v, sizeof(v)) < 0) {
+                /* EAGAIN: another reader got it; nothing to do */
+            }
+        virtq_set_notification(&q->vq, false);
+        busy_until = now_ns() + poll_ns;
+    }
+
+    /* stopping: let every submitted request finish so its completion is in the used ring */
+    while (x->io_pending) {
+        struct io_uring_cqe *cqe;
+        if (io_uring_wait_cqe(&x->ring, &cqe) < 0)
+            break;
+        reap(q, x);
+    }
+    publish(q, x);
+out:
+    io_uring_queue_exit(&x->ring);
+    if (x->cq_efd >= 0)
+        close(x->cq_efd);
+    free(x->slots);
+    free(x);
+    return NULL;
+}
+
+struct blk_queue *blk_queue_new(struct blk_dev *dev, unsigned index)
+{
+    struct blk_queue *q = calloc(1, sizeof(*q));
+    if (!q)
+        return NULL;
+    q->dev = dev;
+    q->index = index;
+    q->kick_fd = q->call_fd = -1;
+    q->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (q->wake_fd < 0) {
+        free(q);
+        return NULL;
+    }
+    return q;
+}
+
+void blk_queue_free(struct blk_queue *q)
+{
+    if (!q)
+        return;
+    blk_queue_stop(q);
+    if (q->kick_fd >= 0)
+        close(q->kick_fd);
+    if (q->call_fd >= 0)
+        close(q->call_fd);
+    close(q->wake_fd);
+    free(q);
+}
+
+int blk_queue_maybe_start(struct blk_queue *q)
+{
+    if (q->running || !q->addr_set || !q->num || q->kick_fd < 0 || !q->enabled ||
+        !q->dev->mem.nregions)
+        return 0;
+    int ret = virtq_setup(&q->vq, &q->dev->mem, q->num, q->desc_uva, q->avail_uva, q->used_uva);
+    if (ret) {
+        fprintf(stderr, "vhost-user-blk: queue %u: ring addresses outside guest memory\n", q->index);
+        return ret;
+    }
+    q->vq.event_idx = q->dev->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+    q->vq.indirect = q->dev->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+    q->vq.last_avail = q->base;
+    q->vq.used_idx = __atomic_load_n(&q->vq.used->idx, __ATOMIC_ACQUIRE);
+
+    q->inflight = NULL;
+    if (q->dev->inflight && q->index < q->dev->inflight_nqueues) {
+        q->inflight = (void *)((uint8_t *)q->dev->inflight + blk_inflight_queue_bytes(q->dev->inflight_qsize) * q->index);
+        if (q->inflight->version != 1 || q->inflight->desc_num != q->num) {
+            fprintf(stderr, "vhost-user-blk: queue %u: inflight region does not match the queue, not tracking\n", q->index);
+            q->inflight = NULL;
+        }
+    }
+    if (q->inflight) {
+        /* A published batch whose inflight flags were not cleared yet: those
+         * heads are in the used ring, so they are done. */
+        uint16_t behind = (uint16_t)(q->vq.used_idx - q->inflight->used_idx);
+        if (behind <= q->num)
+            for (uint16_t i = q->inflight->used_idx; i != q->vq.used_idx; i++)
+                q->inflight->desc[q->vq.used->ring[i & (q->num - 1)].id & (q->num - 1)].inflight = 0;
+        q->inflight->used_idx = q->vq.used_idx;
+        unsigned inuse = 0;
+        for (unsigned i = 0; i < q->num; i++) {
+            if (q->inflight->desc[i].inflight)
+                q->inflight->desc[i].inflight = 1; /* 2 = resubmitted by a backend that died too */
+            inuse += q->inflight->desc[i].inflight;
+        }
+        /* every request taken from avail is either in the used ring or inflight */
+        q->vq.last_avail = (uint16_t)(q->vq.used_idx + inuse);
+        q->inflight_counter = 0;
+    }
+
+    q->stop = false;
+    ret = pthread_create(&q->thread, NULL, queue_thread, q);
+    if (ret)
+        return -ret;
+    q->running = true;
+    return 0;
+}
+
+void blk_queue_stop(struct blk_queue *q)
+{
+    if (!q->running)
+        return;
+    q->stop = true;
+    uint64_t one = 1;
+    if (write(q->wake_fd, &one, sizeof(one)) < 0)
+        perror("vhost-user-blk: wake eventfd");
+    pthread_join(q->thread, NULL);
+    q->running = false;
+    q->base = q->vq.last_avail;
+}
