@@ -7,6 +7,7 @@
 #include "serial_device.h"
 #include "nvme_device.h"
 #include "e1000_device.h"
+#include "blk_device.h"
 
 static const struct device_impl console_emulated_16550 = {
     .cls = DEV_CLASS_CONSOLE,
@@ -32,9 +33,20 @@ static const struct device_impl block_emulated_nvme = {
     .create = nvme_device_create,
 };
 
+/* No model key: the guest sees virtio-blk, whichever vhost-user backend
+ * serves it. */
+static const struct device_impl block_virtio = {
+    .cls = DEV_CLASS_BLOCK,
+    .path = IO_PATH_VIRTIO,
+    .model = NULL,
+    .keys = vhost_blk_device_keys,
+    .create = vhost_blk_device_create,
+};
+
 const struct device_impl *const device_registry[] = {
     &console_emulated_16550,
     &block_emulated_nvme,
+    &block_virtio,
     &net_emulated_e1000,
     NULL,
 };

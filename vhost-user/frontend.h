@@ -1,0 +1,50 @@
+/* The VMM's side of vhost-user: one Unix socket to a backend process, the
+ * handshake (features, owner, protocol features, queue count, config space),
+ * and handing it guest RAM (the memfd) and the rings the guest driver set up,
+ * with the kick and call eventfds that KVM signals and injects. The VMM
+ * never touches a ring or a data buffer itself. Every reply from the backend
+ * is checked (vhost_user_recv validates its shape). */
+#ifndef VHOST_USER_FRONTEND_H
+#define VHOST_USER_FRONTEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct guest_mem;
+struct virtio_queue_setup;
+
+struct vu_frontend;
+
+struct vu_frontend_params {
+    const char *name;            /* for logs: the device id */
+    const char *socket;          /* path of the backend's listening socket */
+    const struct guest_mem *mem; /* guest RAM: mem->fd is shared with the backend */
+    uint16_t queues;             /* queues the device wants (capped by the backend's) */
+    uint16_t queue_size;         /* for the inflight region */
+    uint32_t config_size;        /* bytes of device config space to fetch */
+    unsigned connect_timeout_ms; /* how long to retry connecting */
+};
+
+/* Connects and runs the handshake. NULL on failure, having said why. */
+struct vu_frontend *vu_frontend_connect(const struct vu_frontend_params *p);
+void vu_frontend_destroy(struct vu_frontend *fe);
+
+/* Virtio features the backend offers (VHOST_USER_F_PROTOCOL_FEATURES removed). */
+uint64_t vu_frontend_features(const struct vu_frontend *fe);
+/* Queues usable: the device's wish capped by the backend's GET_QUEUE_NUM. */
+uint16_t vu_frontend_queues(const struct vu_frontend *fe);
+/* The device config space fetched at connect (GET_CONFIG); size bytes. */
+const uint8_t *vu_frontend_config(const struct vu_frontend *fe, uint32_t *size);
+/* SET_CONFIG of [offset, offset+len) (the cached copy is updated first). */
+int vu_frontend_set_config(struct vu_frontend *fe, uint32_t offset, const void *data,
+                           uint32_t len);
+
+/* Gives the backend the memory table and the rings, and starts them with
+ * the driver's negotiated features. 0 or -errno. */
+int vu_frontend_start(struct vu_frontend *fe, uint64_t features,
+                      const struct virtio_queue_setup *queues, unsigned n);
+/* Stops the rings (GET_VRING_BASE each). */
+void vu_frontend_stop(struct vu_frontend *fe);
+
+#endif
