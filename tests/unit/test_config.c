@@ -271,7 +271,9 @@ static void test_registry(void **state)
     assert_ptr_equal(registry_find_path(DEV_CLASS_CONSOLE, IO_PATH_EMULATED), im);
     assert_null(registry_find(DEV_CLASS_CONSOLE, IO_PATH_EMULATED, "8250"));
     assert_null(registry_find(DEV_CLASS_CONSOLE, IO_PATH_EMULATED, NULL));
-    assert_null(registry_find_path(DEV_CLASS_BLOCK, IO_PATH_VIRTIO));
+    assert_non_null(registry_find(DEV_CLASS_BLOCK, IO_PATH_VIRTIO, NULL));
+    assert_null(registry_find(DEV_CLASS_BLOCK, IO_PATH_VIRTIO, "nvme"));
+    assert_null(registry_find_path(DEV_CLASS_BLOCK, IO_PATH_PASSTHROUGH));
     assert_null(registry_find_path(DEV_CLASS_CONSOLE, IO_PATH_VIRTIO));
     assert_non_null(registry_find(DEV_CLASS_NET, IO_PATH_EMULATED, "e1000"));
     assert_non_null(registry_find(DEV_CLASS_BLOCK, IO_PATH_EMULATED, "nvme"));
@@ -279,7 +281,7 @@ static void test_registry(void **state)
     size_t n = 0;
     while (device_registry[n])
         n++;
-    assert_int_equal(n, 3);
+    assert_int_equal(n, 4);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -662,8 +664,8 @@ static void test_err_device_sections(void **state)
           "unknown class 'gpu' (expected console, net or block)" },
         { "[device]\nid = a\nclass = console\npath = magic\n", "d.conf:4: path:",
           "unknown path 'magic' (expected emulated, virtio or passthrough)" },
-        { "[device]\nid = a\nclass = block\npath = virtio\n", "d.conf:4: path:",
-          "path: 'virtio' is not implemented yet for block (implemented paths for block: emulated)" },
+        { "[device]\nid = a\nclass = block\npath = passthrough\n", "d.conf:4: path:",
+          "path: 'passthrough' is not implemented yet for block (implemented paths for block: emulated or virtio)" },
         { "[device]\nid = a\nclass = console\npath = passthrough\n", "d.conf:4: path:",
           "(implemented paths for console: emulated)" },
         { "[device]\nid = a\nclass = console\npath = emulated\ncolour = 1\n[emulated]\nmodel = 16550\n",
