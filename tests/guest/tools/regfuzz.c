@@ -1,0 +1,149 @@
+/* regfuzz BDF SEED COUNT: what a hostile guest does to a PCI device. Writes
+ * COUNT random values (and reads) at random offsets of every BAR of BDF
+ * (memory BARs through mmap of sysfs resourceN, I/O BARs through pread/
+ * pwrite on it) and of its config space (without the command register, so
+ * bus mastering stays as the guest had it, and without the BARs, so the
+ * ranges stay where the kernel put them). Prints what it did; exits 0
+ * unless it could not reach the device at all. The point is what the VMM
+ * does meanwhile: it must stay up and keep the rest of the VM working. */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static uint64_t rng_state;
+
+static uint32_t rnd(void)
+{
+    /* xorshift64*: repeatable from the seed, so a failure can be replayed. */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 0x2545f4914f6cdd1dULL) >> 32);
+}
+
+/* Mostly aligned dwords, sometimes bytes and words, values biased towards
+ * all-ones, zero and small numbers as well as noise. */
+static uint32_t pick_value(void)
+{
+    switch (rnd() % 6) {
+    case 0: return 0;
+    case 1: return 0xffffffffu;
+    case 2: return rnd() % 64;
+    default: return rnd();
+    }
+}
+
+static unsigned fuzz_mem_bar(const char *path, size_t size, unsigned count)
+{
+    int fd = open(path, O_RDWR | O_SYNC);
+    volatile uint8_t *p;
+    unsigned done = 0;
+
+    if (fd < 0)
+        return 0;
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return 0;
+    for (unsigned i = 0; i < count; i++, done++) {
+        size_t off = (rnd() % size) & ~(size_t)3;
+        uint32_t v = pick_value();
+        switch (rnd() % 8) {
+        case 0: (void)*(volatile uint32_t *)(p + off); break;
+        case 1: *(volatile uint8_t *)(p + off) = (uint8_t)v; break;
+        case 2: *(volatile uint16_t *)(p + (off & ~(size_t)1)) = (uint16_t)v; break;
+        default: *(volatile uint32_t *)(p + off) = v; break;
+        }
+    }
+    munmap((void *)p, size);
+    return done;
+}
+
+static unsigned fuzz_io_bar(const char *path, size_t size, unsigned count)
+{
+    int fd = open(path, O_RDWR);
+    unsigned done = 0;
+
+    if (fd < 0)
+        return 0;
+    for (unsigned i = 0; i < count; i++) {
+        uint32_t v = pick_value();
+        size_t len = (size_t)1 << (rnd() % 3);
+        off_t off = (off_t)((rnd() % size) & ~(len - 1));
+        if (off + (off_t)len > (off_t)size)
+            continue;
+        if (rnd() % 4 == 0 ? pread(fd, &v, len, off) == (ssize_t)len
+                           : pwrite(fd, &v, len, off) == (ssize_t)len)
+            done++;
+    }
+    close(fd);
+    return done;
+}
+
+static unsigned fuzz_config(const char *dev, unsigned count)
+{
+    char path[256];
+    unsigned done = 0;
+    int fd;
+
+    snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", dev);
+    fd = open(path, O_RDWR);
+    if (fd < 0)
+        return 0;
+    for (unsigned i = 0; i < count; i++) {
+        uint32_t v = pick_value();
+        off_t off = (off_t)(rnd() % 256) & ~3;
+        /* Keep command (0x04) and the BARs (0x10-0x27): see the header. */
+        if (off == 0x04 || (off >= 0x10 && off < 0x28))
+            continue;
+        if (pwrite(fd, &v, 4, off) == 4)
+            done++;
+    }
+    close(fd);
+    return done;
+}
+
+int main(int argc, char **argv)
+{
+    char path[256];
+    unsigned count, total = 0;
+    FILE *res;
+
+    if (argc != 4) {
+        fprintf(stderr, "usage: regfuzz BDF SEED COUNT\n");
+        return 2;
+    }
+    rng_state = strtoull(argv[2], NULL, 0) | 1;
+    count = (unsigned)strtoul(argv[3], NULL, 0);
+
+    /* sysfs "resource": one "start end flags" line per BAR. */
+    snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource", argv[1]);
+    res = fopen(path, "r");
+    if (!res) {
+        perror(path);
+        return 1;
+    }
+    for (int bar = 0; bar < 6; bar++) {
+        unsigned long long start, end, flags;
+        if (fscanf(res, "%llx %llx %llx", &start, &end, &flags) != 3)
+            break;
+        if (!start || end <= start)
+            continue;
+        snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%d", argv[1], bar);
+        unsigned n = (flags & 0x100) ? fuzz_io_bar(path, end - start + 1, count)
+                                     : fuzz_mem_bar(path, end - start + 1, count);
+        printf("regfuzz: %s BAR%d (%s, %llu bytes): %u accesses\n", argv[1], bar,
+               (flags & 0x100) ? "I/O" : "memory", end - start + 1, n);
+        total += n;
+    }
+    fclose(res);
+    unsigned n = fuzz_config(argv[1], count);
+    printf("regfuzz: %s config space: %u writes\n", argv[1], n);
+    total += n;
+    return total ? 0 : 1;
+}
