@@ -259,6 +259,13 @@ int vhost_blk_device_create(struct vm *vm, const struct device_config *dc)
         fprintf(stderr, "vmm: virtio %s: no room on the PCI bus: %s\n", d->id, strerror(-ret));
         return -1;
     }
+    /* A backend that dies or restarts is reconnected to without the
+     * guest noticing (see vu_frontend_watch). */
+    if ((ret = vu_frontend_watch(d->fe, vm->loop)) < 0) {
+        fprintf(stderr, "vmm: virtio %s: cannot watch the backend socket: %s\n", d->id,
+                strerror(-ret));
+        return -1;
+    }
     return 0;
 fail:
     vblk_teardown(&d->dev);

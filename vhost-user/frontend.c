@@ -9,18 +9,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "eventloop.h"
 #include "frontend.h"
 #include "memory.h"
 #include "vhost_user.h"
 #include "virtio.h"
 
 #define REPLY_TIMEOUT_S 10
+#define RECONNECT_PERIOD_MS 100
 
 /* What we use of what the backend may offer. */
 #define WANTED_PROTOCOL_FEATURES                                                               \
@@ -45,6 +49,17 @@ struct vu_frontend {
     unsigned n_started;
     uint16_t started_idx[VIRTIO_MAX_QUEUES];
     uint16_t last_avail[VIRTIO_MAX_QUEUES];   /* from GET_VRING_BASE at stop */
+
+    /* What the driver started, kept to replay it to a restarted backend. */
+    uint64_t driver_features;
+    struct virtio_queue_setup setups[VIRTIO_MAX_QUEUES];
+    /* Reconnection: the socket is watched on the VM's event loop; when the
+     * backend goes away the timer retries every RECONNECT_PERIOD_MS. */
+    struct eventloop *loop;
+    int timer_fd;
+    bool watching;               /* sock is registered on loop */
+    bool gone;                   /* lost the backend, retrying */
+    unsigned reconnects;
 };
 
 static bool has_proto(const struct vu_frontend *fe, unsigned bit)
@@ -95,6 +110,9 @@ static int request(struct vu_frontend *fe, uint32_t req, const void *payload, ui
 fail:
     fprintf(stderr, "vmm: vhost-user %s: %s: %s\n", fe->name, vhost_user_msg_name(req),
             strerror(-ret));
+    /* The stream position is lost: end the connection. The event loop sees
+     * the shutdown as EOF and reconnects (when watching). */
+    shutdown(fe->sock, SHUT_RDWR);
     return ret;
 }
 
@@ -224,6 +242,7 @@ struct vu_frontend *vu_frontend_connect(const struct vu_frontend_params *p)
     fe->mem = p->mem;
     fe->queue_size = p->queue_size;
     fe->inflight_fd = -1;
+    fe->timer_fd = -1;
     fe->sock = connect_socket(p->socket, p->connect_timeout_ms);
     if (!fe->name || !fe->socket_path || fe->sock < 0) {
         fprintf(stderr, "vmm: vhost-user %s: cannot connect to %s: %s\n", p->name, p->socket,
@@ -249,6 +268,10 @@ void vu_frontend_destroy(struct vu_frontend *fe)
         close(fe->sock);
     if (fe->inflight_fd >= 0)
         close(fe->inflight_fd);
+    /* The VM's event loop is gone by now (vm_destroy stops it before the
+     * devices), so the watches need no removal. */
+    if (fe->timer_fd >= 0)
+        close(fe->timer_fd);
     pthread_mutex_destroy(&fe->lock);
     free(fe->name);
     free(fe->socket_path);
@@ -337,7 +360,17 @@ static int setup_inflight(struct vu_frontend *fe)
                    &fe->inflight_fd, 1, NULL, NULL);
 }
 
-static int start_queue(struct vu_frontend *fe, const struct virtio_queue_setup *q)
+/* The used index the guest sees in its ring: where a backend that lost its
+ * state must take up the queue. With inflight tracking the backend adds
+ * the requests the region marks in flight (taken but not yet used), so
+ * this value and its resubmission agree (spec, "Inflight I/O tracking"). */
+static uint16_t guest_used_idx(struct vu_frontend *fe, const struct virtio_queue_setup *q)
+{
+    uint16_t *used = guest_mem_ptr(fe->mem, q->device, 4);
+    return used ? __atomic_load_n(&used[1], __ATOMIC_ACQUIRE) : 0;
+}
+
+static int start_queue(struct vu_frontend *fe, const struct virtio_queue_setup *q, bool resume)
 {
     uint64_t n = q->size;
     void *desc = guest_mem_ptr(fe->mem, q->desc, 16 * n);
@@ -345,6 +378,7 @@ static int start_queue(struct vu_frontend *fe, const struct virtio_queue_setup *
     void *used = guest_mem_ptr(fe->mem, q->device, 6 + 8 * n);
     struct vhost_user_vring_addr a;
     uint64_t kick = q->index, call = q->index;
+    uint16_t base;
     int ret;
 
     /* The driver's addresses must be RAM and aligned as the spec says;
@@ -354,6 +388,7 @@ static int start_queue(struct vu_frontend *fe, const struct virtio_queue_setup *
                 fe->name, q->index);
         return -EFAULT;
     }
+    base = resume ? guest_used_idx(fe, q) : fe->last_avail[q->index];
     a = (struct vhost_user_vring_addr){
         .index = q->index, .desc_user_addr = (uint64_t)(uintptr_t)desc,
         .used_user_addr = (uint64_t)(uintptr_t)used,
@@ -361,13 +396,31 @@ static int start_queue(struct vu_frontend *fe, const struct virtio_queue_setup *
     };
     if ((ret = set_state(fe, VHOST_USER_SET_VRING_NUM, q->index, q->size)) < 0 ||
         (ret = request(fe, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, NULL, NULL)) < 0 ||
-        (ret = set_state(fe, VHOST_USER_SET_VRING_BASE, q->index, fe->last_avail[q->index])) < 0 ||
+        (ret = set_state(fe, VHOST_USER_SET_VRING_BASE, q->index, base)) < 0 ||
         (ret = request(fe, VHOST_USER_SET_VRING_KICK, &kick, 8, &q->kick_fd, 1, NULL, NULL)) < 0 ||
         (ret = request(fe, VHOST_USER_SET_VRING_CALL, &call, 8, &q->call_fd, 1, NULL, NULL)) < 0)
         return ret;
     if (fe->features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES))
         ret = set_state(fe, VHOST_USER_SET_VRING_ENABLE, q->index, 1);
     return ret;
+}
+
+/* Everything a backend needs to run the driver's rings: on a start, and
+ * again after a restarted backend reconnects (resume). Lock held. */
+static int send_rings(struct vu_frontend *fe, bool resume)
+{
+    uint64_t features = fe->driver_features;
+    int ret;
+
+    if (fe->features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES))
+        features |= 1ULL << VHOST_USER_F_PROTOCOL_FEATURES;
+    if ((ret = set_u64(fe, VHOST_USER_SET_FEATURES, features)) < 0 ||
+        (ret = send_mem_table(fe)) < 0 || (ret = setup_inflight(fe)) < 0)
+        return ret;
+    for (unsigned i = 0; i < fe->n_started; i++)
+        if ((ret = start_queue(fe, &fe->setups[i], resume)) < 0)
+            return ret;
+    return 0;
 }
 
 int vu_frontend_start(struct vu_frontend *fe, uint64_t features,
@@ -380,24 +433,28 @@ int vu_frontend_start(struct vu_frontend *fe, uint64_t features,
         ret = -EBUSY;
         goto out;
     }
+    if (n > VIRTIO_MAX_QUEUES) {
+        ret = -EINVAL;
+        goto out;
+    }
     for (unsigned i = 0; i < n; i++) {
         if (queues[i].index >= fe->queues) {
             ret = -EINVAL;
             goto out;
         }
     }
-    if (fe->features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES))
-        features |= 1ULL << VHOST_USER_F_PROTOCOL_FEATURES;
-    if ((ret = set_u64(fe, VHOST_USER_SET_FEATURES, features)) < 0 ||
-        (ret = send_mem_table(fe)) < 0 || (ret = setup_inflight(fe)) < 0)
-        goto out;
+    fe->driver_features = features;
     fe->n_started = 0;
-    fe->started = true;
     for (unsigned i = 0; i < n; i++) {
+        fe->setups[i] = queues[i];
         fe->started_idx[fe->n_started++] = queues[i].index;
-        if ((ret = start_queue(fe, &queues[i])) < 0)
-            break;
     }
+    fe->started = true;
+    /* Without a backend right now the rings wait: the reconnection sends
+     * them when one is back, and the guest only sees slow requests. */
+    if (fe->gone)
+        goto out;
+    ret = send_rings(fe, false);
 out:
     pthread_mutex_unlock(&fe->lock);
     if (ret < 0 && fe->started)
@@ -408,7 +465,7 @@ out:
 void vu_frontend_stop(struct vu_frontend *fe)
 {
     pthread_mutex_lock(&fe->lock);
-    for (unsigned i = 0; fe->started && i < fe->n_started; i++) {
+    for (unsigned i = 0; fe->started && !fe->gone && i < fe->n_started; i++) {
         struct vhost_user_vring_state s = { .index = fe->started_idx[i] };
         struct vhost_user_msg r;
         /* GET_VRING_BASE stops the ring and tells where the backend was. */
@@ -421,9 +478,146 @@ void vu_frontend_stop(struct vu_frontend *fe)
     if (fe->inflight_fd >= 0)
         close(fe->inflight_fd);
     fe->inflight_fd = -1;
-    if (has_proto(fe, VHOST_USER_PROTOCOL_F_RESET_DEVICE))
+    if (!fe->gone && has_proto(fe, VHOST_USER_PROTOCOL_F_RESET_DEVICE))
         request(fe, VHOST_USER_RESET_DEVICE, NULL, 0, NULL, 0, NULL, NULL);
     fe->started = false;
     fe->n_started = 0;
     pthread_mutex_unlock(&fe->lock);
+}
+
+/* --- reconnection (event loop thread) -------------------------------------- */
+
+static void arm_timer(struct vu_frontend *fe, bool on)
+{
+    struct itimerspec its = { 0 };
+
+    if (on) {
+        its.it_value.tv_nsec = RECONNECT_PERIOD_MS * 1000000L;
+        its.it_interval = its.it_value;
+    }
+    timerfd_settime(fe->timer_fd, 0, &its, NULL);
+}
+
+static void on_socket(void *opaque, uint32_t events);
+
+/* The backend closed the socket or died. Lock held, loop thread. */
+static void lose_backend(struct vu_frontend *fe)
+{
+    if (fe->watching)
+        eventloop_del_fd(fe->loop, fe->sock);
+    fe->watching = false;
+    close(fe->sock);
+    fe->sock = -1;
+    fe->gone = true;
+    fprintf(stderr, "vmm: vhost-user %s: lost the backend at %s; reconnecting every %d ms%s\n",
+            fe->name, fe->socket_path, RECONNECT_PERIOD_MS,
+            fe->inflight_fd >= 0 ? " (its in-flight requests will be resubmitted)" : "");
+    arm_timer(fe, true);
+}
+
+/* The backend never speaks first (no BACKEND_REQ channel): readable
+ * outside a request means EOF, an error or junk, all of which end it. */
+static void on_socket(void *opaque, uint32_t events)
+{
+    struct vu_frontend *fe = opaque;
+    char c;
+
+    pthread_mutex_lock(&fe->lock);
+    if (fe->sock >= 0 && fe->watching) {
+        ssize_t n = recv(fe->sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        bool dead = n >= 0 || (errno != EAGAIN && errno != EINTR) ||
+                    (events & (EPOLLHUP | EPOLLERR));
+        if (n > 0)
+            fprintf(stderr, "vmm: vhost-user %s: unexpected data from the backend\n", fe->name);
+        if (dead)
+            lose_backend(fe);
+    }
+    pthread_mutex_unlock(&fe->lock);
+}
+
+/* One attempt: connect, handshake again, replay the rings. Lock held. */
+static int try_reconnect(struct vu_frontend *fe)
+{
+    struct vu_frontend_params p = { .queues = fe->queues };
+    uint16_t queues = fe->queues;
+    int ret;
+
+    fe->sock = connect_socket(fe->socket_path, 0);
+    if (fe->sock < 0)
+        return fe->sock;
+    if ((ret = handshake(fe, &p)) < 0)
+        goto fail;
+    if (fe->queues < queues || (fe->started && (fe->driver_features & ~fe->features))) {
+        fprintf(stderr, "vmm: vhost-user %s: the new backend offers less than the old one\n",
+                fe->name);
+        fe->queues = queues;
+        ret = -EPROTO;
+        goto fail;
+    }
+    if (fe->started && (ret = send_rings(fe, true)) < 0)
+        goto fail;
+    if ((ret = eventloop_add_fd(fe->loop, fe->sock, EPOLLIN | EPOLLRDHUP, on_socket, fe)) < 0)
+        goto fail;
+    fe->watching = true;
+    return 0;
+fail:
+    close(fe->sock);
+    fe->sock = -1;
+    return ret;
+}
+
+static void on_timer(void *opaque, uint32_t events)
+{
+    struct vu_frontend *fe = opaque;
+    uint64_t ticks;
+
+    (void)events;
+    if (read(fe->timer_fd, &ticks, sizeof(ticks)) < 0) {
+        /* EAGAIN: nothing expired */
+    }
+    pthread_mutex_lock(&fe->lock);
+    if (!fe->gone || try_reconnect(fe) == 0) {
+        if (fe->gone) {
+            fe->reconnects++;
+            fprintf(stderr, "vmm: vhost-user %s: reconnected to %s (%u so far)\n", fe->name,
+                    fe->socket_path, fe->reconnects);
+            /* Requests the guest queued while nobody served them: the
+             * kicks were eaten by the old backend or are still counted in
+             * the eventfds; one more makes sure the new one looks. */
+            for (unsigned i = 0; fe->started && i < fe->n_started; i++) {
+                uint64_t one = 1;
+                if (write(fe->setups[i].kick_fd, &one, sizeof(one)) < 0) {
+                    /* a full eventfd counter already wakes the backend */
+                }
+            }
+        }
+        fe->gone = false;
+        arm_timer(fe, false);
+    }
+    pthread_mutex_unlock(&fe->lock);
+}
+
+int vu_frontend_watch(struct vu_frontend *fe, struct eventloop *loop)
+{
+    int ret;
+
+    pthread_mutex_lock(&fe->lock);
+    fe->loop = loop;
+    fe->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fe->timer_fd < 0) {
+        ret = -errno;
+        goto out;
+    }
+    if ((ret = eventloop_add_fd(loop, fe->timer_fd, EPOLLIN, on_timer, fe)) < 0)
+        goto out;
+    if (fe->sock >= 0) {
+        ret = eventloop_add_fd(loop, fe->sock, EPOLLIN | EPOLLRDHUP, on_socket, fe);
+        fe->watching = ret == 0;
+    } else {
+        fe->gone = true;
+        arm_timer(fe, true);
+    }
+out:
+    pthread_mutex_unlock(&fe->lock);
+    return ret;
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct eventloop;
 struct guest_mem;
 struct virtio_queue_setup;
 
@@ -46,5 +47,14 @@ int vu_frontend_start(struct vu_frontend *fe, uint64_t features,
                       const struct virtio_queue_setup *queues, unsigned n);
 /* Stops the rings (GET_VRING_BASE each). */
 void vu_frontend_stop(struct vu_frontend *fe);
+
+/* Watches the backend's socket on loop (before the loop starts). When the
+ * backend goes away (EOF, error, a broken reply) the guest is not told:
+ * its requests wait while the frontend retries connecting every 100 ms,
+ * then redoes the handshake and replays the started rings (features,
+ * memory table, the kept inflight region so the new backend resubmits
+ * what was in flight, ring addresses with the guest's used index as base,
+ * kick/call fds, enable) and kicks every queue once. 0 or -errno. */
+int vu_frontend_watch(struct vu_frontend *fe, struct eventloop *loop);
 
 #endif

@@ -25,6 +25,8 @@ struct qctx {
     struct io_uring ring;
     int cq_efd;
     struct req_slot *slots;       /* one per head */
+    uint16_t *unpublished;        /* heads pushed to used since the last publish */
+    unsigned n_unpublished;
     struct virtq_seg segs[BLK_SEG_MAX + 2];
     unsigned io_pending;
     bool dirty;                   /* used elements pushed but not published */
@@ -47,14 +49,11 @@ static void complete(struct blk_queue *q, struct qctx *x, uint16_t head, uint8_t
         len = 0;
     virtq_push(&q->vq, head, len);
     x->dirty = true;
-    if (q->inflight) {
-        /* Record the used index before clearing the flag: a restarted backend
-         * that finds used->idx ahead of this knows the last batch finished. */
-        q->inflight->used_idx = q->vq.used_idx;
-        q->inflight->last_batch_head = head;
-        __atomic_thread_fence(__ATOMIC_RELEASE);
-        q->inflight->desc[head].inflight = 0;
-    }
+    /* The inflight flag stays set until used->idx shows the element: a
+     * backend killed before publishing must leave the request to be
+     * resubmitted, or the guest would wait for it for ever. */
+    if (q->inflight && x->n_unpublished < q->num)   /* more: a guest repeating heads */
+        x->unpublished[x->n_unpublished++] = head;
 }
 
 static void publish(struct blk_queue *q, struct qctx *x)
@@ -63,6 +62,22 @@ static void publish(struct blk_queue *q, struct qctx *x)
         return;
     x->dirty = false;
     virtq_publish(&q->vq);
+    if (q->inflight) {
+        /* Published: clear the flags, then record the used index they
+         * account for. A restarted backend that finds used->idx ahead of
+         * inflight->used_idx clears the flags of the elements in between
+         * (blk_queue_maybe_start), so every head taken from avail is
+         * either in the published used ring or flagged, never both
+         * uncleared and published without the record, never neither. */
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        for (unsigned i = 0; i < x->n_unpublished; i++) {
+            q->inflight->last_batch_head = x->unpublished[i];
+            q->inflight->desc[x->unpublished[i]].inflight = 0;
+        }
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        q->inflight->used_idx = q->vq.used_idx;
+    }
+    x->n_unpublished = 0;
     if (q->call_fd >= 0 && virtq_should_notify(&q->vq)) {
         uint64_t one = 1;
         if (write(q->call_fd, &one, sizeof(one)) < 0 && !x->warned) {
@@ -212,8 +227,11 @@ static void *queue_thread(void *arg)
 {
     struct blk_queue *q = arg;
     struct qctx *x = calloc(1, sizeof(*x));
-    if (!x || !(x->slots = calloc(q->num, sizeof(*x->slots)))) {
+    if (!x || !(x->slots = calloc(q->num, sizeof(*x->slots))) ||
+        !(x->unpublished = calloc(q->num, sizeof(*x->unpublished)))) {
         fprintf(stderr, "vhost-user-blk: queue %u: out of memory\n", q->index);
+        if (x)
+            free(x->slots);
         free(x);
         return NULL;
     }
@@ -274,6 +292,7 @@ out:
     if (x->cq_efd >= 0)
         close(x->cq_efd);
     free(x->slots);
+    free(x->unpublished);
     free(x);
     return NULL;
 }
