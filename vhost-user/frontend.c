@@ -545,6 +545,9 @@ static int try_reconnect(struct vu_frontend *fe)
     fe->sock = connect_socket(fe->socket_path, 0);
     if (fe->sock < 0)
         return fe->sock;
+    /* A new connection starts without protocol features: no REPLY_ACK
+     * until SET_PROTOCOL_FEATURES says so again. */
+    fe->protocol = 0;
     if ((ret = handshake(fe, &p)) < 0)
         goto fail;
     if (fe->queues < queues || (fe->started && (fe->driver_features & ~fe->features))) {
