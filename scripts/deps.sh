@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=build
 
-BUILD_PKGS="build-essential pkg-config libpci-dev liburing-dev libcmocka-dev libinih-dev libdpdk-dev acpica-tools"
+BUILD_PKGS="build-essential pkg-config libpci-dev liburing-dev libcmocka-dev libinih-dev libdpdk-dev acpica-tools clang libclang-rt-14-dev"
 # kmod: modinfo reads module dependencies when packing initramfs images.
 # python3: the integration tests validate the VMM's stats JSON with it.
 # iproute2, iputils-ping (flood ping), netcat-openbsd, e2fsprogs (e2fsck):
