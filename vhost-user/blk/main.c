@@ -28,6 +28,8 @@ static void usage(FILE *out)
             "  --queue-size N     largest queue size accepted (power of two, default 256)\n"
             "  --poll-us N        busy-poll time before sleeping on the kick eventfd (default 50)\n"
             "  --direct           open the image with O_DIRECT\n"
+            "  --publish-delay-us N  test knob: hold finished requests N us before\n"
+            "                     publishing them, so a SIGKILL finds requests in flight\n"
             "  --help\n",
             BLK_MAX_QUEUES);
 }
@@ -92,6 +94,7 @@ int main(int argc, char **argv)
         { "readonly", no_argument, NULL, 'r' },     { "queues", required_argument, NULL, 'q' },
         { "queue-size", required_argument, NULL, 'Q' }, { "poll-us", required_argument, NULL, 'p' },
         { "direct", no_argument, NULL, 'd' },       { "help", no_argument, NULL, 'h' },
+        { "publish-delay-us", required_argument, NULL, 'D' },
         { 0 },
     };
     struct blk_dev dev = { .fd = -1, .sock = -1, .inflight_fd = -1 };
@@ -106,6 +109,7 @@ int main(int argc, char **argv)
         case 'q': dev.opts.queues = parse_num(optarg, "--queues", 1, BLK_MAX_QUEUES); break;
         case 'Q': dev.opts.queue_size = parse_num(optarg, "--queue-size", 1, VIRTQ_MAX_SIZE); break;
         case 'p': dev.opts.poll_us = parse_num(optarg, "--poll-us", 0, 10000000); break;
+        case 'D': dev.opts.publish_delay_us = parse_num(optarg, "--publish-delay-us", 0, 1000000); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -206,6 +206,7 @@ static int reap(struct blk_queue *q, struct qctx *x)
 static void resubmit_inflight(struct blk_queue *q, struct qctx *x)
 {
     struct vhost_user_inflight_queue *f = q->inflight;
+    unsigned n = 0;
     if (!f)
         return;
     for (;;) {
@@ -219,7 +220,10 @@ static void resubmit_inflight(struct blk_queue *q, struct qctx *x)
         if (f->desc[best].counter > q->inflight_counter)
             q->inflight_counter = f->desc[best].counter;
         start_request(q, x, (uint16_t)best);
+        n++;
     }
+    if (n)
+        fprintf(stderr, "vhost-user-blk: queue %u: resubmitted %u request(s) left in flight\n", q->index, n);
     io_uring_submit(&x->ring);
 }
 
@@ -249,6 +253,8 @@ static void *queue_thread(void *arg)
     while (!q->stop) {
         int work = poll_avail(q, x);
         work += reap(q, x);
+        if (x->dirty && q->dev->opts.publish_delay_us)
+            usleep(q->dev->opts.publish_delay_us);
         publish(q, x);
         if (work) {
             busy_until = now_ns() + poll_ns;
