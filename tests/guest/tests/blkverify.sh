@@ -3,7 +3,10 @@
 # each round writes 8 chunks of 4 MiB of fresh random data with O_DIRECT,
 # then reads each back with O_DIRECT and compares sha256s. Every request
 # must complete and every chunk must read back as written, however often
-# the backend restarts. Prints GUEST-VERIFY-START when the I/O begins.
+# the backend restarts. A background reader keeps O_DIRECT reads of the same
+# region going meanwhile, so the disk nearly always has requests in flight
+# (its reads must not fail either). Prints GUEST-VERIFY-START when the I/O
+# begins.
 . /tests/lib.sh
 . /tests/devlib.sh
 TEST=blkverify
@@ -13,6 +16,13 @@ chunks=8
 
 echo "GUEST-VERIFY-START"
 start=$(date +%s)
+(
+    while [ ! -e /tmp/verify.stop ]; do
+        dd if="$dev" of=/dev/null bs=4M count=$chunks iflag=direct 2>/tmp/reader.err ||
+            { echo "reader: $(tail -n 1 /tmp/reader.err)" >/tmp/reader.failed; break; }
+    done
+) &
+reader=$!
 round=0
 verified=0
 while [ $(($(date +%s) - start)) -lt "$secs" ]; do
@@ -38,5 +48,8 @@ while [ $(($(date +%s) - start)) -lt "$secs" ]; do
     done
     echo "guest: $TEST: round $round verified"
 done
-rm -f /tmp/chunk.*
+touch /tmp/verify.stop
+wait $reader
+rm -f /tmp/chunk.* /tmp/verify.stop
+[ ! -e /tmp/reader.failed ] || fail "background reader: $(cat /tmp/reader.failed)"
 echo "guest: $TEST: $dev: $round rounds, $verified chunks of 4 MiB written and read back intact"
