@@ -150,6 +150,24 @@ static int start_backend(struct vblk_device *d)
     return 0;
 }
 
+/* The frontend lost the backend (event loop thread): if it is the process
+ * we started and it died, start another on the same file and socket; the
+ * frontend's next attempt connects to it. A backend that only dropped the
+ * connection listens again by itself. */
+static void backend_gone(void *opaque)
+{
+    struct vblk_device *d = opaque;
+    int status;
+
+    if (d->backend_pid <= 0 || waitpid(d->backend_pid, &status, WNOHANG) != d->backend_pid)
+        return;
+    fprintf(stderr, "vmm: virtio %s: backend %d %s %d; starting it again\n", d->id,
+            (int)d->backend_pid, WIFSIGNALED(status) ? "killed by signal" : "exited with",
+            WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    d->backend_pid = 0;
+    start_backend(d);
+}
+
 static void stop_backend(struct vblk_device *d)
 {
     if (d->backend_pid <= 0)
@@ -237,6 +255,7 @@ int vhost_blk_device_create(struct vm *vm, const struct device_config *dc)
         .name = d->id, .socket = d->socket, .mem = &vm->mem, .queues = d->queues,
         .queue_size = d->queue_size, .config_size = BLK_CONFIG_SIZE,
         .connect_timeout_ms = d->backend ? CONNECT_TIMEOUT_MS : 0,
+        .backend_gone = backend_gone, .opaque = d,
     };
     if (!(d->fe = vu_frontend_connect(&fp)))
         goto fail;

@@ -59,6 +59,8 @@ struct vu_frontend {
     int timer_fd;
     bool watching;               /* sock is registered on loop */
     bool gone;                   /* lost the backend, retrying */
+    void (*backend_gone)(void *opaque);
+    void *opaque;
     unsigned reconnects;
 };
 
@@ -243,6 +245,8 @@ struct vu_frontend *vu_frontend_connect(const struct vu_frontend_params *p)
     fe->queue_size = p->queue_size;
     fe->inflight_fd = -1;
     fe->timer_fd = -1;
+    fe->backend_gone = p->backend_gone;
+    fe->opaque = p->opaque;
     fe->sock = connect_socket(p->socket, p->connect_timeout_ms);
     if (!fe->name || !fe->socket_path || fe->sock < 0) {
         fprintf(stderr, "vmm: vhost-user %s: cannot connect to %s: %s\n", p->name, p->socket,
@@ -579,6 +583,8 @@ static void on_timer(void *opaque, uint32_t events)
         /* EAGAIN: nothing expired */
     }
     pthread_mutex_lock(&fe->lock);
+    if (fe->gone && fe->backend_gone)
+        fe->backend_gone(fe->opaque);
     if (!fe->gone || try_reconnect(fe) == 0) {
         if (fe->gone) {
             fe->reconnects++;

@@ -25,6 +25,12 @@ struct vu_frontend_params {
     uint16_t queue_size;         /* for the inflight region */
     uint32_t config_size;        /* bytes of device config space to fetch */
     unsigned connect_timeout_ms; /* how long to retry connecting */
+    /* Optional: called on the event loop before each reconnection attempt
+     * while the backend is gone (e.g. to restart a backend process the VMM
+     * started that died). Runs with the frontend's lock held: it must not
+     * call back into the frontend. */
+    void (*backend_gone)(void *opaque);
+    void *opaque;
 };
 
 /* Connects and runs the handshake. NULL on failure, having said why. */
