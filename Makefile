@@ -141,7 +141,7 @@ fuzz: $(FUZZ_BINS)
 
 clean:
 	rm -rf $(OBJ) $(SAN) $(BUILD)/tests $(BUILD)/acpi $(BUILD)/*.a $(BUILD)/vmm $(BUILD)/vmm-san \
-	    $(BUILD)/vhost-user-blk
+	    $(BUILD)/vhost-user-blk $(BUILD)/fuzz
 
 -include $(CORE_OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(OBJ)/vmm/main.d $(SAN)/vmm/main.d \
          $(UNIT_SRCS:%.c=$(SAN)/%.d) $(VHOST_BLK_SRCS:%.c=$(OBJ)/%.d)
