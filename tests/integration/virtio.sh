@@ -29,24 +29,8 @@ KERNEL=$ROOT/build/kernel/vmlinuz
 INITRD=$ROOT/build/guest/initramfs.cpio.gz
 DISK_MIB=256
 
-passed=0
-failed=0
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-# fail NAME REASON [VM]: the VM's logs, if named, show what happened.
-fail() {
-    local name=$1 why=$2 vm=${3:-}
-    echo "FAIL $name: $why"
-    failed=$((failed + 1))
-    [[ -n $vm ]] || return 0
-    local d=$WORK/$vm
-    if [[ -s $d/stderr ]]; then echo "  --- $vm: vmm stderr (tail):"; tail -n 15 "$d/stderr" | sed 's/^/  | /'; fi
-    if [[ -s $d/console.log ]]; then echo "  --- $vm: guest console (tail):"; tail -n 25 "$d/console.log" | sed 's/^/  | /'; fi
-}
-finish() {
-    if ((failed == 0)); then rm -rf "$WORK"; else echo "virtio: logs kept in $WORK"; fi
-    echo "$passed passed, $failed failed"
-    exit $((failed > 0))
-}
+SUITE=virtio
+source "$ROOT/tests/integration/suite-lib.sh"
 
 for f in "$VMM" "$BACKEND"; do
     [[ -x $f ]] || { echo "FAIL virtio: no binary at $f (run 'make')"; echo "0 passed, 1 failed"; exit 1; }
