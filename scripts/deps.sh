@@ -13,8 +13,11 @@ BUILD_PKGS="build-essential pkg-config libpci-dev liburing-dev libcmocka-dev lib
 # python3: the integration tests validate the VMM's stats JSON with it.
 # iproute2, iputils-ping (flood ping), netcat-openbsd, e2fsprogs (e2fsck):
 # the emulated NIC and disk tests, run in L1 on these binaries.
+# fio: the raw io_uring ceiling in perf/. dpdk-dev: dpdk-testpmd, the
+# vhost-user net peer (virtio-user and vhost PMDs). nvme-cli: SR-IOV VF
+# provisioning checks in L1. gnuplot-nox: the plots of perf/three-paths.
 TEST_PKGS="qemu-system-x86 busybox-static cpio gzip xz-utils kmod python3
-    iproute2 iputils-ping netcat-openbsd e2fsprogs"
+    iproute2 iputils-ping netcat-openbsd e2fsprogs fio dpdk-dev nvme-cli gnuplot-nox"
 
 log() { echo "deps: $*"; }
 
