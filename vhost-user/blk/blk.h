@@ -97,6 +97,7 @@ struct blk_req {
     unsigned niov;
     struct iovec *iov;          /* data segments */
     uint64_t data_len;
+    uint64_t done;              /* bytes transferred so far (short transfers resubmit the rest) */
     uint64_t range_sector;      /* DISCARD / WRITE_ZEROES */
     uint64_t range_len;         /* bytes */
     uint32_t range_flags;
@@ -109,6 +110,12 @@ struct blk_req {
 #define BLK_REQ_DONE 0x100 /* returned by blk_req_parse: answered already (GET_ID), complete with OK */
 int blk_req_parse(const struct blk_dev *dev, const struct virtq_chain *c, struct blk_req *r,
                   unsigned max_iov);
+
+/* After a short read/write of n bytes (0 < n < what is left): drops the
+ * transferred bytes from the front of r->iov (moving r->iov and shrinking the
+ * first element) and adds them to r->done, so the rest can be submitted at
+ * sector * 512 + done. false if n is not less than what was left. */
+bool blk_req_advance(struct blk_req *r, uint64_t n);
 
 /* config.c */
 void blk_config_fill(const struct blk_dev *dev, struct virtio_blk_config *cfg);

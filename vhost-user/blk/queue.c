@@ -30,6 +30,7 @@ struct qctx {
     struct virtq_seg segs[BLK_SEG_MAX + 2];
     unsigned io_pending;
     bool dirty;                   /* used elements pushed but not published */
+    bool unsubmitted;             /* SQEs prepared since the last io_uring_submit */
     bool warned;
 };
 
@@ -106,10 +107,10 @@ static bool submit(struct blk_queue *q, struct qctx *x, struct blk_req *r)
         return false;
     switch (r->type) {
     case VIRTIO_BLK_T_IN:
-        io_uring_prep_readv(sqe, fd, r->iov, r->niov, r->sector * BLK_SECTOR);
+        io_uring_prep_readv(sqe, fd, r->iov, r->niov, r->sector * BLK_SECTOR + r->done);
         break;
     case VIRTIO_BLK_T_OUT:
-        io_uring_prep_writev(sqe, fd, r->iov, r->niov, r->sector * BLK_SECTOR);
+        io_uring_prep_writev(sqe, fd, r->iov, r->niov, r->sector * BLK_SECTOR + r->done);
         if (!q->dev->wce)
             sqe->rw_flags = RWF_DSYNC;
         break;
@@ -132,6 +133,7 @@ static bool submit(struct blk_queue *q, struct qctx *x, struct blk_req *r)
     }
     io_uring_sqe_set_data(sqe, r);
     x->io_pending++;
+    x->unsubmitted = true;
     return true;
 }
 
@@ -176,9 +178,34 @@ static int poll_avail(struct blk_queue *q, struct qctx *x)
         x->warned = true;
         fprintf(stderr, "vhost-user-blk: queue %u: avail ring index out of range, queue stalled\n", q->index);
     }
-    if (n)
-        io_uring_submit(&x->ring);
     return n;
+}
+
+/* One io_uring_submit for everything prepared in a pass (new requests and
+ * the rest of short transfers). */
+static void flush_submissions(struct qctx *x)
+{
+    if (x->unsubmitted) {
+        x->unsubmitted = false;
+        io_uring_submit(&x->ring);
+    }
+}
+
+/* A finished read/write: complete it, or resubmit what is left after a short
+ * transfer or -EAGAIN. Other errors and a transfer of 0 bytes (end of file:
+ * no progress possible) complete with IOERR. */
+static void finish_rw(struct blk_queue *q, struct qctx *x, struct blk_req *r, int res)
+{
+    bool again = res == -EAGAIN || res == -EINTR ||
+                 (res > 0 && blk_req_advance(r, (uint64_t)res));
+    if (again) {
+        if (submit(q, x, r))
+            return;
+    } else if (res >= 0 && (uint64_t)res == r->data_len - r->done) {
+        complete(q, x, r->head, r->status, VIRTIO_BLK_S_OK, r->in_len);
+        return;
+    }
+    complete(q, x, r->head, r->status, VIRTIO_BLK_S_IOERR, r->in_len);
 }
 
 static int reap(struct blk_queue *q, struct qctx *x)
@@ -190,12 +217,10 @@ static int reap(struct blk_queue *q, struct qctx *x)
         int res = cqe->res;
         io_uring_cqe_seen(&x->ring, cqe);
         x->io_pending--;
-        bool ok;
         if (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT)
-            ok = res >= 0 && (uint64_t)res == r->data_len; /* short transfers: see README */
+            finish_rw(q, x, r, res);
         else
-            ok = res >= 0;
-        complete(q, x, r->head, r->status, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, r->in_len);
+            complete(q, x, r->head, r->status, res >= 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, r->in_len);
         n++;
     }
     return n;
@@ -224,7 +249,7 @@ static void resubmit_inflight(struct blk_queue *q, struct qctx *x)
     }
     if (n)
         fprintf(stderr, "vhost-user-blk: queue %u: resubmitted %u request(s) left in flight\n", q->index, n);
-    io_uring_submit(&x->ring);
+    flush_submissions(x);
 }
 
 static void *queue_thread(void *arg)
@@ -253,6 +278,7 @@ static void *queue_thread(void *arg)
     while (!q->stop) {
         int work = poll_avail(q, x);
         work += reap(q, x);
+        flush_submissions(x);
         if (x->dirty && q->dev->opts.publish_delay_us)
             usleep(q->dev->opts.publish_delay_us);
         publish(q, x);
@@ -291,6 +317,7 @@ static void *queue_thread(void *arg)
         if (io_uring_wait_cqe(&x->ring, &cqe) < 0)
             break;
         reap(q, x);
+        flush_submissions(x);
     }
     publish(q, x);
 out:

@@ -68,6 +68,7 @@ int blk_req_parse(const struct blk_dev *dev, const struct virtq_chain *c, struct
     r->in_len = 0;
     r->niov = 0;
     r->data_len = 0;
+    r->done = 0;
     r->type = UINT32_MAX;
 
     /* the status byte: last byte of the last writable segment */
@@ -144,4 +145,20 @@ int blk_req_parse(const struct blk_dev *dev, const struct virtq_chain *c, struct
     default:
         return VIRTIO_BLK_S_UNSUPP;
     }
+}
+
+bool blk_req_advance(struct blk_req *r, uint64_t n)
+{
+    if (n == 0 || n >= r->data_len - r->done)
+        return false;
+    r->done += n;
+    while (r->niov && n >= r->iov[0].iov_len) {
+        n -= r->iov[0].iov_len;
+        r->iov++;
+        r->niov--;
+    }
+    /* n < what was left, so an iovec with bytes remaining is always there */
+    r->iov[0].iov_base = (uint8_t *)r->iov[0].iov_base + n;
+    r->iov[0].iov_len -= n;
+    return true;
 }
