@@ -40,6 +40,8 @@ struct vu_frontend {
     uint64_t features;           /* offered by the backend, as received */
     uint64_t protocol;           /* negotiated protocol features */
     uint16_t queues, queue_size;
+    uint16_t queues_per_queue_num;   /* see vu_frontend_params */
+    uint64_t disabled;           /* bit per queue: SET_VRING_ENABLE 0 (vu_frontend_set_vring_enable) */
     uint8_t config[VHOST_USER_MAX_CONFIG_SIZE];
     uint32_t config_size;
     int inflight_fd;             /* kept across stops: the backend's in-flight log */
@@ -191,6 +193,7 @@ static int fetch_config(struct vu_frontend *fe, uint32_t size)
 static int handshake(struct vu_frontend *fe, const struct vu_frontend_params *p)
 {
     uint64_t offered = 0, qn = 0;
+    uint16_t unit = p->queues_per_queue_num ? p->queues_per_queue_num : 1;
     int ret;
 
     if ((ret = get_u64(fe, VHOST_USER_GET_FEATURES, &fe->features)) < 0 ||
@@ -211,14 +214,16 @@ static int handshake(struct vu_frontend *fe, const struct vu_frontend_params *p)
             fprintf(stderr, "vmm: vhost-user %s: the backend has no queues\n", fe->name);
             return -EPROTO;
         }
-        if (qn < fe->queues) {
+        /* Compared in the backend's unit: qn * unit could overflow. */
+        if (qn < (fe->queues + unit - 1u) / unit) {
             fprintf(stderr, "vmm: vhost-user %s: the backend serves %llu queues, not %u\n",
-                    fe->name, (unsigned long long)qn, fe->queues);
-            fe->queues = (uint16_t)qn;
+                    fe->name, (unsigned long long)qn * unit, fe->queues);
+            fe->queues = (uint16_t)(qn * unit);
         }
-    } else if (fe->queues > 1) {
-        fprintf(stderr, "vmm: vhost-user %s: the backend does not offer MQ: 1 queue\n", fe->name);
-        fe->queues = 1;
+    } else if (fe->queues > unit) {
+        fprintf(stderr, "vmm: vhost-user %s: the backend does not offer MQ: %u queue%s\n",
+                fe->name, unit, unit > 1 ? "s" : "");
+        fe->queues = unit;
     }
     if (p->config_size) {
         if (!has_proto(fe, VHOST_USER_PROTOCOL_F_CONFIG)) {
@@ -243,6 +248,7 @@ struct vu_frontend *vu_frontend_connect(const struct vu_frontend_params *p)
     fe->socket_path = strdup(p->socket);
     fe->mem = p->mem;
     fe->queue_size = p->queue_size;
+    fe->queues_per_queue_num = p->queues_per_queue_num;
     fe->inflight_fd = -1;
     fe->timer_fd = -1;
     fe->backend_gone = p->backend_gone;
@@ -405,7 +411,8 @@ static int start_queue(struct vu_frontend *fe, const struct virtio_queue_setup *
         (ret = request(fe, VHOST_USER_SET_VRING_CALL, &call, 8, &q->call_fd, 1, NULL, NULL)) < 0)
         return ret;
     if (fe->features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES))
-        ret = set_state(fe, VHOST_USER_SET_VRING_ENABLE, q->index, 1);
+        ret = set_state(fe, VHOST_USER_SET_VRING_ENABLE, q->index,
+                        !((fe->disabled >> q->index) & 1));
     return ret;
 }
 
@@ -489,6 +496,35 @@ void vu_frontend_stop(struct vu_frontend *fe)
     pthread_mutex_unlock(&fe->lock);
 }
 
+int vu_frontend_set_vring_enable(struct vu_frontend *fe, uint16_t queue, bool enable)
+{
+    bool started = false;
+    int ret = 0;
+
+    pthread_mutex_lock(&fe->lock);
+    if (queue >= fe->queues || queue >= VIRTIO_MAX_QUEUES) {
+        ret = -EINVAL;
+        goto out;
+    }
+    if (!enable && fe->sock >= 0 && !(fe->features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES))) {
+        ret = -ENOTSUP;   /* without it a ring runs from its kick fd on */
+        goto out;
+    }
+    if (enable)
+        fe->disabled &= ~(1ULL << queue);
+    else
+        fe->disabled |= 1ULL << queue;
+    for (unsigned i = 0; fe->started && i < fe->n_started; i++)
+        started |= fe->started_idx[i] == queue;
+    /* Without a backend the state waits for the replay (send_rings). */
+    if (started && !fe->gone && fe->sock >= 0 &&
+        (fe->features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES)))
+        ret = set_state(fe, VHOST_USER_SET_VRING_ENABLE, queue, enable);
+out:
+    pthread_mutex_unlock(&fe->lock);
+    return ret;
+}
+
 /* --- reconnection (event loop thread) -------------------------------------- */
 
 static void arm_timer(struct vu_frontend *fe, bool on)
@@ -542,7 +578,8 @@ static void on_socket(void *opaque, uint32_t events)
 /* One attempt: connect, handshake again, replay the rings. Lock held. */
 static int try_reconnect(struct vu_frontend *fe)
 {
-    struct vu_frontend_params p = { .queues = fe->queues };
+    struct vu_frontend_params p = { .queues = fe->queues,
+                                    .queues_per_queue_num = fe->queues_per_queue_num };
     uint16_t queues = fe->queues;
     int ret;
 

@@ -22,6 +22,10 @@ struct vu_frontend_params {
     const char *socket;          /* path of the backend's listening socket */
     const struct guest_mem *mem; /* guest RAM: mem->fd is shared with the backend */
     uint16_t queues;             /* queues the device wants (capped by the backend's) */
+    /* Queues per unit of the backend's GET_QUEUE_NUM answer: 0 or 1 when it
+     * counts queues (block), 2 when it counts queue pairs (net backends,
+     * DPDK's vhost library among them). */
+    uint16_t queues_per_queue_num;
     uint16_t queue_size;         /* for the inflight region */
     uint32_t config_size;        /* bytes of device config space to fetch */
     unsigned connect_timeout_ms; /* how long to retry connecting */
@@ -53,6 +57,16 @@ int vu_frontend_start(struct vu_frontend *fe, uint64_t features,
                       const struct virtio_queue_setup *queues, unsigned n);
 /* Stops the rings (GET_VRING_BASE each). */
 void vu_frontend_stop(struct vu_frontend *fe);
+
+/* Enables or disables one ring in the backend (SET_VRING_ENABLE), e.g. the
+ * queue pairs a virtio-net driver turns on with VQ_PAIRS_SET. The state is
+ * kept per queue (all enabled until told otherwise) and applies when the
+ * ring starts and when it is replayed to a restarted backend; it is sent
+ * now only for a started ring while a backend is connected. Callable
+ * before vu_frontend_start to start rings disabled. 0, -EINVAL (no such
+ * queue), -ENOTSUP (a backend without PROTOCOL_FEATURES cannot disable a
+ * ring) or the request's error. */
+int vu_frontend_set_vring_enable(struct vu_frontend *fe, uint16_t queue, bool enable);
 
 /* Watches the backend's socket on loop (before the loop starts). When the
  * backend goes away (EOF, error, a broken reply) the guest is not told:

@@ -8,6 +8,7 @@
 #include "nvme_device.h"
 #include "e1000_device.h"
 #include "blk_device.h"
+#include "net_device.h"
 
 static const struct device_impl console_emulated_16550 = {
     .cls = DEV_CLASS_CONSOLE,
@@ -43,11 +44,22 @@ static const struct device_impl block_virtio = {
     .create = vhost_blk_device_create,
 };
 
+/* No model key: the guest sees virtio-net, whichever vhost-user backend
+ * serves it. */
+static const struct device_impl net_virtio = {
+    .cls = DEV_CLASS_NET,
+    .path = IO_PATH_VIRTIO,
+    .model = NULL,
+    .keys = vhost_net_device_keys,
+    .create = vhost_net_device_create,
+};
+
 const struct device_impl *const device_registry[] = {
     &console_emulated_16550,
     &block_emulated_nvme,
     &block_virtio,
     &net_emulated_e1000,
+    &net_virtio,
     NULL,
 };
 

@@ -281,7 +281,8 @@ static void test_registry(void **state)
     size_t n = 0;
     while (device_registry[n])
         n++;
-    assert_int_equal(n, 4);
+    assert_non_null(registry_find(DEV_CLASS_NET, IO_PATH_VIRTIO, NULL));
+    assert_int_equal(n, 5);
 }
 
 /* ------------------------------------------------------------------------ */
