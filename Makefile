@@ -21,6 +21,12 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 # backend process, which links the protocol from the same library.
 CORE_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c emul-devices/*.c vhost-user/*.c))
 VHOST_BLK_SRCS := $(wildcard vhost-user/blk/*.c)
+# sriov/: SR-IOV PFs and VFs (libpci, libmnl) join the library; sriov/tool/ is
+# build/sriovctl.
+CORE_SRCS += $(wildcard sriov/*.c)
+CPPFLAGS  += -Isriov
+LDLIBS    += -lpci -lmnl
+SRIOVCTL_SRCS := $(wildcard sriov/tool/*.c)
 ASM_SRCS  := vmm/dsdt_blob.S
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
@@ -35,6 +41,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps test unit integration demo bench clean check-build-deps
 BINARIES := $(BUILD)/vmm $(if $(VHOST_BLK_SRCS),$(BUILD)/vhost-user-blk)
+BINARIES += $(BUILD)/sriovctl
 all: check-build-deps $(BINARIES)
 
 check-build-deps:
@@ -62,6 +69,9 @@ $(BUILD)/vmm: $(OBJ)/vmm/main.o $(BUILD)/libvmm.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/vhost-user-blk: $(VHOST_BLK_SRCS:%.c=$(OBJ)/%.o) $(BUILD)/libvmm.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/sriovctl: $(SRIOVCTL_SRCS:%.c=$(OBJ)/%.o) $(BUILD)/libvmm.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # --- unit tests: cmocka, built with AddressSanitizer and UBSan --------------
@@ -103,23 +113,10 @@ demo: $(DEPS_STAMP)
 	$(MAKE) all
 	perf/demo
 
-bench: $(DEPS_STAMP) perf-tools
+bench: $(DEPS_STAMP)
 	$(MAKE) all
 	perf/boot
 	perf/emulated
-
-# --- perf tools (not part of `all`) -----------------------------------------
-# build/perf/vhost-blk-driver: a userspace virtio-blk driver speaking vhost-user
-# as the frontend (protocol from libvmm.a), used by perf/vhost-blk.
-PERF_DRIVER_SRCS := $(wildcard perf/vhost-blk-driver/*.c)
-.PHONY: perf-tools
-perf-tools: check-build-deps $(BUILD)/perf/vhost-blk-driver
-
-$(BUILD)/perf/vhost-blk-driver: $(PERF_DRIVER_SRCS:%.c=$(OBJ)/%.o) $(BUILD)/libvmm.a
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
-
--include $(PERF_DRIVER_SRCS:%.c=$(OBJ)/%.d)
 
 # --- fuzzing (not part of `make test`) ---------------------------------------
 # libFuzzer targets, tests/fuzz/fuzz_*.c, each linked against the few sources
@@ -154,7 +151,8 @@ fuzz: $(FUZZ_BINS)
 
 clean:
 	rm -rf $(OBJ) $(SAN) $(BUILD)/tests $(BUILD)/acpi $(BUILD)/*.a $(BUILD)/vmm $(BUILD)/vmm-san \
-	    $(BUILD)/vhost-user-blk $(BUILD)/fuzz
+	    $(BUILD)/vhost-user-blk $(BUILD)/fuzz $(BUILD)/sriovctl
 
 -include $(CORE_OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(OBJ)/vmm/main.d $(SAN)/vmm/main.d \
-         $(UNIT_SRCS:%.c=$(SAN)/%.d) $(VHOST_BLK_SRCS:%.c=$(OBJ)/%.d)
+         $(UNIT_SRCS:%.c=$(SAN)/%.d) $(VHOST_BLK_SRCS:%.c=$(OBJ)/%.d) \
+         $(SRIOVCTL_SRCS:%.c=$(OBJ)/%.d)
