@@ -113,10 +113,23 @@ demo: $(DEPS_STAMP)
 	$(MAKE) all
 	perf/demo
 
-bench: $(DEPS_STAMP)
+bench: $(DEPS_STAMP) perf-tools
 	$(MAKE) all
 	perf/boot
 	perf/emulated
+
+# --- perf tools (not part of `all`) -----------------------------------------
+# build/perf/vhost-blk-driver: a userspace virtio-blk driver speaking vhost-user
+# as the frontend (protocol from libvmm.a), used by perf/vhost-blk.
+PERF_DRIVER_SRCS := $(wildcard perf/vhost-blk-driver/*.c)
+.PHONY: perf-tools
+perf-tools: check-build-deps $(BUILD)/perf/vhost-blk-driver
+
+$(BUILD)/perf/vhost-blk-driver: $(PERF_DRIVER_SRCS:%.c=$(OBJ)/%.o) $(BUILD)/libvmm.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(PERF_DRIVER_SRCS:%.c=$(OBJ)/%.d)
 
 # --- fuzzing (not part of `make test`) ---------------------------------------
 # libFuzzer targets, tests/fuzz/fuzz_*.c, each linked against the few sources
