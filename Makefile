@@ -29,6 +29,10 @@ LDLIBS    += -lpci -lmnl
 SRIOVCTL_SRCS := $(wildcard sriov/tool/*.c)
 ASM_SRCS  := vmm/dsdt_blob.S
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+# iommu/ and vfio/: the passthrough path (host IOMMU, VFIO type1 container,
+# VFIO PCI devices) joins the library.
+CORE_SRCS += $(wildcard iommu/*.c vfio/*.c)
+CPPFLAGS  += -Iiommu -Ivfio
 
 OBJ     := $(BUILD)/obj
 SAN     := $(BUILD)/san

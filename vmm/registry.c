@@ -9,6 +9,7 @@
 #include "e1000_device.h"
 #include "blk_device.h"
 #include "net_device.h"
+#include "passthrough_device.h"
 
 static const struct device_impl console_emulated_16550 = {
     .cls = DEV_CLASS_CONSOLE,
@@ -54,12 +55,32 @@ static const struct device_impl net_virtio = {
     .create = vhost_net_device_create,
 };
 
+/* No model key: the guest sees the host's own function (a VF or a whole
+ * device) through VFIO; block and net share the code. */
+static const struct device_impl block_passthrough = {
+    .cls = DEV_CLASS_BLOCK,
+    .path = IO_PATH_PASSTHROUGH,
+    .model = NULL,
+    .keys = passthrough_device_keys,
+    .create = passthrough_device_create,
+};
+
+static const struct device_impl net_passthrough = {
+    .cls = DEV_CLASS_NET,
+    .path = IO_PATH_PASSTHROUGH,
+    .model = NULL,
+    .keys = passthrough_device_keys,
+    .create = passthrough_device_create,
+};
+
 const struct device_impl *const device_registry[] = {
     &console_emulated_16550,
     &block_emulated_nvme,
     &block_virtio,
     &net_emulated_e1000,
     &net_virtio,
+    &block_passthrough,
+    &net_passthrough,
     NULL,
 };
 

@@ -273,7 +273,9 @@ static void test_registry(void **state)
     assert_null(registry_find(DEV_CLASS_CONSOLE, IO_PATH_EMULATED, NULL));
     assert_non_null(registry_find(DEV_CLASS_BLOCK, IO_PATH_VIRTIO, NULL));
     assert_null(registry_find(DEV_CLASS_BLOCK, IO_PATH_VIRTIO, "nvme"));
-    assert_null(registry_find_path(DEV_CLASS_BLOCK, IO_PATH_PASSTHROUGH));
+    assert_non_null(registry_find(DEV_CLASS_BLOCK, IO_PATH_PASSTHROUGH, NULL));
+    assert_non_null(registry_find(DEV_CLASS_NET, IO_PATH_PASSTHROUGH, NULL));
+    assert_null(registry_find_path(DEV_CLASS_CONSOLE, IO_PATH_PASSTHROUGH));
     assert_null(registry_find_path(DEV_CLASS_CONSOLE, IO_PATH_VIRTIO));
     assert_non_null(registry_find(DEV_CLASS_NET, IO_PATH_EMULATED, "e1000"));
     assert_non_null(registry_find(DEV_CLASS_BLOCK, IO_PATH_EMULATED, "nvme"));
@@ -282,7 +284,7 @@ static void test_registry(void **state)
     while (device_registry[n])
         n++;
     assert_non_null(registry_find(DEV_CLASS_NET, IO_PATH_VIRTIO, NULL));
-    assert_int_equal(n, 5);
+    assert_int_equal(n, 7);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -665,8 +667,8 @@ static void test_err_device_sections(void **state)
           "unknown class 'gpu' (expected console, net or block)" },
         { "[device]\nid = a\nclass = console\npath = magic\n", "d.conf:4: path:",
           "unknown path 'magic' (expected emulated, virtio or passthrough)" },
-        { "[device]\nid = a\nclass = block\npath = passthrough\n", "d.conf:4: path:",
-          "path: 'passthrough' is not implemented yet for block (implemented paths for block: emulated or virtio)" },
+        { "[device]\nid = a\nclass = block\npath = passthrough\n[passthrough]\nbogus = 1\n", "d.conf:6: bogus:",
+          "unknown key in [passthrough] for block/passthrough (expected bdf, pf, vf or numa)" },
         { "[device]\nid = a\nclass = console\npath = passthrough\n", "d.conf:4: path:",
           "(implemented paths for console: emulated)" },
         { "[device]\nid = a\nclass = console\npath = emulated\ncolour = 1\n[emulated]\nmodel = 16550\n",
@@ -745,10 +747,10 @@ static void test_err_device_ids_and_files(void **state)
 
     /* errors in two device files: both reported, in list order */
     put(t, "devices/a.conf", "[device]\nid = a\nclass = console\npath = emulated\n[emulated]\nmodel = x\n");
-    put(t, "devices/b.conf", "[device]\nid = b\nclass = net\npath = passthrough\n");
+    put(t, "devices/b.conf", "[device]\nid = b\nclass = console\npath = passthrough\n");
     put_vm_with_devices(t, "devices/*.conf");
     char *errs = expect_fail(t, "devices/a.conf:6: model:", "unknown model 'x'");
-    char *b = strstr(errs, "devices/b.conf:4: path: 'passthrough' is not implemented yet for net");
+    char *b = strstr(errs, "devices/b.conf:4: path: 'passthrough' is not implemented yet for console");
     assert_non_null(b);
     assert_true(b > strstr(errs, "devices/a.conf:6:"));
     free(errs);

@@ -1,0 +1,191 @@
+/* The glue between a device file's [passthrough] section and an assigned
+ * function: which function (a whole device by its address, or a VF of an
+ * SR-IOV PF), the checks that refuse a doomed assignment before the guest
+ * boots, and the VFIO PCI device on our bus. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device.h"
+#include "iommu.h"
+#include "passthrough_device.h"
+#include "vfio.h"
+#include "vm.h"
+
+static const char *const numa_modes[] = { "warn", "strict", NULL };
+
+const struct cfg_key passthrough_device_keys[] = {
+    { .name = "bdf", .type = CFG_STRING,
+      .expected = "the PCI address of a whole device to assign, e.g. 0000:01:00.0" },
+    { .name = "pf", .type = CFG_STRING,
+      .expected = "the PCI address of an SR-IOV physical function, with vf" },
+    { .name = "vf", .type = CFG_UINT, .min = 0, .max = 255,
+      .expected = "the index of a virtual function of pf, from 0" },
+    { .name = "numa", .type = CFG_ENUM, .default_value = "warn", .choices = numa_modes,
+      .expected = "warn or strict: what a device on another NUMA node than the VM does" },
+    { .name = NULL },
+};
+
+struct pt_device {
+    struct device dev;               /* first: teardown casts */
+    struct vm *vm;
+    char *id;
+    char bdf[13];
+    struct vfio_host_dev host;
+    bool host_open;
+    struct vfio_pci_dev *vdev;
+};
+
+__attribute__((format(printf, 3, 4)))
+static void key_error(const struct device_config *dc, const char *key, const char *fmt, ...)
+{
+    int line = dc->path_line;
+    va_list ap;
+
+    for (size_t i = 0; key && i < dc->n_values; i++)
+        if (strcmp(dc->values[i].section, "passthrough") == 0 &&
+            strcmp(dc->values[i].key, key) == 0)
+            line = dc->values[i].line;
+    fprintf(stderr, "%s:%d: %s%s", dc->file, line, key ? key : "", key ? ": " : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void pt_teardown(struct device *dev)
+{
+    struct pt_device *d = (struct pt_device *)dev;
+
+    vfio_pci_destroy(d->vdev);
+    if (d->host_open)
+        vfio_host_close(&d->host);
+    free(d->id);
+    free(d);
+}
+
+static const struct device_ops pt_ops = { .teardown = pt_teardown };
+
+/* Which function: bdf, or pf + vf. Fills d->bdf. */
+static int pick_function(struct pt_device *d, const struct device_config *dc)
+{
+    const char *bdf = device_config_get(dc, "bdf"), *pf = device_config_get(dc, "pf");
+    const char *vf = device_config_get(dc, "vf");
+
+    if (bdf && (pf || vf)) {
+        key_error(dc, "bdf", "give either bdf (a whole device) or pf and vf (a virtual function), "
+                  "not both");
+        return -1;
+    }
+    if (!bdf && !pf && !vf) {
+        key_error(dc, NULL, "[passthrough] needs bdf = DOMAIN:BUS:DEV.FN (a whole device) or "
+                  "pf = DOMAIN:BUS:DEV.FN with vf = N");
+        return -1;
+    }
+    if (!bdf) {
+        if (!pf || !vf) {
+            key_error(dc, pf ? "pf" : "vf", "pf and vf go together (a VF index of a PF)");
+            return -1;
+        }
+        key_error(dc, "pf", "assigning a VF by pf + vf is not implemented yet (the SR-IOV "
+                  "support is being written); create and bind the VF yourself and give its "
+                  "address as bdf");
+        return -1;
+    }
+    if (iommu_parse_bdf(bdf, d->bdf) < 0) {
+        key_error(dc, "bdf", "'%s' is not a PCI address (expected DOMAIN:BUS:DEV.FN in hex, "
+                  "e.g. 0000:01:00.0)", bdf);
+        return -1;
+    }
+    return 0;
+}
+
+/* Everything that would make VFIO fail later, said with its cause. */
+static int check_host(struct pt_device *d, const struct device_config *dc, int *group)
+{
+    const char *root = iommu_sysfs_root();
+    struct iommu_host_info info;
+    char err[1024], driver[64];
+    int node;
+    uint64_t nodes;
+
+    iommu_host_probe(root, &info);
+    if (iommu_host_check(&info, err, sizeof(err)) < 0) {
+        key_error(dc, "bdf", "cannot assign %s: %s", d->bdf, err);
+        return -1;
+    }
+    *group = iommu_device_group(root, d->bdf);
+    if (*group == -ENOENT) {
+        key_error(dc, "bdf", "no PCI device %s on this host (see /sys/bus/pci/devices)", d->bdf);
+        return -1;
+    }
+    if (*group < 0) {
+        key_error(dc, "bdf", "%s is in no IOMMU group: no IOMMU translates its DMA", d->bdf);
+        return -1;
+    }
+    if (iommu_device_driver(root, d->bdf, driver, sizeof(driver)) < 0 ||
+        strcmp(driver, "vfio-pci") != 0) {
+        key_error(dc, "bdf", "%s is bound to %s, not vfio-pci (echo vfio-pci > "
+                  "/sys/bus/pci/devices/%s/driver_override; unbind it; echo %s > "
+                  "/sys/bus/pci/drivers_probe)", d->bdf, driver[0] ? driver : "no driver",
+                  d->bdf, d->bdf);
+        return -1;
+    }
+    if (iommu_group_check_viable(root, *group, err, sizeof(err)) < 0) {
+        key_error(dc, "bdf", "cannot assign %s: %s", d->bdf, err);
+        return -1;
+    }
+    node = iommu_device_numa_node(root, d->bdf);
+    nodes = iommu_current_numa_nodes(root);
+    if (node >= 0 && nodes && !(nodes & (1ULL << node))) {
+        bool strict = strcmp(device_config_get(dc, "numa"), "strict") == 0;
+        key_error(dc, "numa", "%s: %s is on NUMA node %d, the VM's vCPUs may run on nodes 0x%llx "
+                  "only: its DMA and interrupts cross nodes%s", strict ? "error" : "warning",
+                  d->bdf, node, (unsigned long long)nodes,
+                  strict ? " (numa = strict)" : " (numa = strict makes this an error)");
+        if (strict)
+            return -1;
+    }
+    return 0;
+}
+
+int passthrough_device_create(struct vm *vm, const struct device_config *dc)
+{
+    struct pt_device *d = calloc(1, sizeof(*d));
+    struct vfio_dev_io io;
+    char err[512];
+    int group, ret;
+
+    if (!d || !(d->id = strdup(dc->id))) {
+        free(d);
+        return -ENOMEM;
+    }
+    d->vm = vm;
+    d->dev = (struct device){ .id = d->id, .class_name = dev_class_name(dc->cls),
+                              .path_name = "passthrough", .model = "vfio-pci", .ops = &pt_ops };
+    if (pick_function(d, dc) < 0 || check_host(d, dc, &group) < 0) {
+        ret = -EINVAL;
+        goto fail;
+    }
+    if ((ret = vfio_host_open(&d->host, vm, group, d->bdf, err, sizeof(err))) < 0) {
+        key_error(dc, "bdf", "cannot assign %s: %s", d->bdf, err);
+        goto fail;
+    }
+    d->host_open = true;
+    io = (struct vfio_dev_io){ .ops = &vfio_dev_io_kernel, .opaque = &d->host.kdev };
+    if ((ret = vfio_pci_create(&d->vdev, d->id, vm, &d->dev, &io)) < 0)
+        goto fail;
+    /* From here the VM owns d: vm_destroy tears it down. */
+    vm_add_device(vm, &d->dev);
+    if ((ret = vfio_pci_plug(d->vdev, vm->pci)) < 0) {
+        fprintf(stderr, "vmm: %s: no room on the PCI bus: %s\n", d->id, strerror(-ret));
+        return ret;
+    }
+    fprintf(stderr, "vmm: %s: %s assigned through VFIO (IOMMU group %d)\n", d->id, d->bdf, group);
+    return 0;
+fail:
+    pt_teardown(&d->dev);
+    return ret;
+}
