@@ -23,7 +23,6 @@ struct req_slot {
 
 struct qctx {
     struct io_uring ring;
-    int cq_efd;
     struct req_slot *slots;       /* one per head */
     uint16_t *unpublished;        /* heads pushed to used since the last publish */
     unsigned n_unpublished;
@@ -32,7 +31,50 @@ struct qctx {
     bool dirty;                   /* used elements pushed but not published */
     bool unsubmitted;             /* SQEs prepared since the last io_uring_submit */
     bool warned;
+    bool fixed_file;              /* the image is registered file 0 */
+    bool coop_taskrun;            /* completions wait for us to enter the kernel */
 };
+
+/* How long an idle queue thread spins before it sleeps on its eventfds.
+ * Spinning pays only when work comes back within the window: it spares the
+ * driver a kick (a VM exit in a guest) and us a wake-up. When the gaps are
+ * longer it only burns a CPU that others (the vCPUs, other queues) could
+ * use. So the window follows the gaps seen: a gap shorter than --poll-us
+ * sets it to twice that gap (capped at --poll-us), a spin that ran out
+ * halves it, and below 1 us the thread sleeps at once until a short gap
+ * shows up again. */
+struct poll_window {
+    uint64_t max_ns;      /* --poll-us */
+    uint64_t ns;          /* current window */
+};
+
+#define POLL_WINDOW_MIN_NS 1000u
+
+static void poll_window_init(struct poll_window *w, uint64_t max_ns)
+{
+    w->max_ns = max_ns;
+    w->ns = max_ns;
+}
+
+/* Work came back gap_ns after the queue went idle (by spinning or after a sleep). */
+static void poll_window_gap(struct poll_window *w, uint64_t gap_ns)
+{
+    if (gap_ns >= w->max_ns)
+        return;
+    uint64_t want = 2 * gap_ns < POLL_WINDOW_MIN_NS ? POLL_WINDOW_MIN_NS : 2 * gap_ns;
+    if (want > w->max_ns)
+        want = w->max_ns;
+    if (want > w->ns)
+        w->ns = want;
+}
+
+/* The window ran out without work. */
+static void poll_window_missed(struct poll_window *w)
+{
+    w->ns /= 2;
+    if (w->ns < POLL_WINDOW_MIN_NS)
+        w->ns = 0;
+}
 
 static uint64_t now_ns(void)
 {
@@ -102,15 +144,24 @@ static struct io_uring_sqe *get_sqe(struct qctx *x)
 static bool submit(struct blk_queue *q, struct qctx *x, struct blk_req *r)
 {
     struct io_uring_sqe *sqe = get_sqe(x);
-    int fd = q->dev->fd;
+    int fd = x->fixed_file ? 0 : q->dev->fd;
+    uint64_t off = r->sector * BLK_SECTOR + r->done;
     if (!sqe)
         return false;
+    /* One segment (the usual case: the guest's page or bio vector is
+     * contiguous): READ/WRITE spare the kernel importing an iovec array. */
     switch (r->type) {
     case VIRTIO_BLK_T_IN:
-        io_uring_prep_readv(sqe, fd, r->iov, r->niov, r->sector * BLK_SECTOR + r->done);
+        if (r->niov == 1)
+            io_uring_prep_read(sqe, fd, r->iov[0].iov_base, (unsigned)r->iov[0].iov_len, off);
+        else
+            io_uring_prep_readv(sqe, fd, r->iov, r->niov, off);
         break;
     case VIRTIO_BLK_T_OUT:
-        io_uring_prep_writev(sqe, fd, r->iov, r->niov, r->sector * BLK_SECTOR + r->done);
+        if (r->niov == 1)
+            io_uring_prep_write(sqe, fd, r->iov[0].iov_base, (unsigned)r->iov[0].iov_len, off);
+        else
+            io_uring_prep_writev(sqe, fd, r->iov, r->niov, off);
         if (!q->dev->wce)
             sqe->rw_flags = RWF_DSYNC;
         break;
@@ -131,6 +182,8 @@ static bool submit(struct blk_queue *q, struct qctx *x, struct blk_req *r)
     default:
         return false;
     }
+    if (x->fixed_file)
+        sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data(sqe, r);
     x->io_pending++;
     x->unsubmitted = true;
@@ -208,22 +261,31 @@ static void finish_rw(struct blk_queue *q, struct qctx *x, struct blk_req *r, in
     complete(q, x, r->head, r->status, VIRTIO_BLK_S_IOERR, r->in_len);
 }
 
+/* Takes every CQE there is, a batch at a time, and completes (or resubmits)
+ * its request. With COOP_TASKRUN the kernel leaves finished I/O as task
+ * work until we enter it; IORING_SQ_TASKRUN says there is some. */
 static int reap(struct blk_queue *q, struct qctx *x)
 {
-    struct io_uring_cqe *cqe;
+    struct io_uring_cqe *cqes[64];
     int n = 0;
-    while (io_uring_peek_cqe(&x->ring, &cqe) == 0) {
-        struct blk_req *r = io_uring_cqe_get_data(cqe);
-        int res = cqe->res;
-        io_uring_cqe_seen(&x->ring, cqe);
-        x->io_pending--;
-        if (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT)
-            finish_rw(q, x, r, res);
-        else
-            complete(q, x, r->head, r->status, res >= 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, r->in_len);
-        n++;
+    if (x->coop_taskrun && (IO_URING_READ_ONCE(*x->ring.sq.kflags) & IORING_SQ_TASKRUN))
+        io_uring_get_events(&x->ring);
+    for (;;) {
+        unsigned got = io_uring_peek_batch_cqe(&x->ring, cqes, 64);
+        if (!got)
+            return n;
+        for (unsigned i = 0; i < got; i++) {
+            struct blk_req *r = io_uring_cqe_get_data(cqes[i]);
+            int res = cqes[i]->res;
+            x->io_pending--;
+            if (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT)
+                finish_rw(q, x, r, res);
+            else
+                complete(q, x, r->head, r->status, res >= 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, r->in_len);
+        }
+        io_uring_cq_advance(&x->ring, got);
+        n += (int)got;
     }
-    return n;
 }
 
 /* Requests a previous backend left marked inflight are started again, in
@@ -252,6 +314,26 @@ static void resubmit_inflight(struct blk_queue *q, struct qctx *x)
     flush_submissions(x);
 }
 
+/* The ring is used by this thread alone (SINGLE_ISSUER) and polled by it,
+ * so finished I/O need not interrupt it with an IPI (COOP_TASKRUN, with
+ * TASKRUN_FLAG telling reap() when to collect). Kernels before 6.0 refuse
+ * the flags: plain ring then. The image is registered once, sparing the
+ * kernel a file lookup per request. */
+static int ring_setup(struct blk_queue *q, struct qctx *x)
+{
+    struct io_uring_params p = {
+        .flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+    };
+    int ret = io_uring_queue_init_params(q->num, &x->ring, &p);
+    x->coop_taskrun = ret == 0;
+    if (ret == -EINVAL)
+        ret = io_uring_queue_init(q->num, &x->ring, 0);
+    if (ret < 0)
+        return ret;
+    x->fixed_file = io_uring_register_files(&x->ring, &q->dev->fd, 1) == 0;
+    return 0;
+}
+
 static void *queue_thread(void *arg)
 {
     struct blk_queue *q = arg;
@@ -264,17 +346,20 @@ static void *queue_thread(void *arg)
         free(x);
         return NULL;
     }
-    int ret = io_uring_queue_init(q->num, &x->ring, 0);
-    x->cq_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (ret < 0 || x->cq_efd < 0 || io_uring_register_eventfd(&x->ring, x->cq_efd) < 0) {
-        fprintf(stderr, "vhost-user-blk: queue %u: io_uring setup: %s\n", q->index, strerror(ret < 0 ? -ret : errno));
-        goto out;
+    int ret = ring_setup(q, x);
+    if (ret < 0) {
+        fprintf(stderr, "vhost-user-blk: queue %u: io_uring setup: %s\n", q->index, strerror(-ret));
+        free(x->slots);
+        free(x->unpublished);
+        free(x);
+        return NULL;
     }
 
     resubmit_inflight(q, x);
     virtq_set_notification(&q->vq, false);
-    uint64_t poll_ns = (uint64_t)q->dev->opts.poll_us * 1000u;
-    uint64_t busy_until = now_ns() + poll_ns;
+    struct poll_window pw;
+    poll_window_init(&pw, (uint64_t)q->dev->opts.poll_us * 1000u);
+    uint64_t idle_since = 0;    /* 0: the last pass found work */
     while (!q->stop) {
         int work = poll_avail(q, x);
         work += reap(q, x);
@@ -283,32 +368,44 @@ static void *queue_thread(void *arg)
             usleep(q->dev->opts.publish_delay_us);
         publish(q, x);
         if (work) {
-            busy_until = now_ns() + poll_ns;
+            if (idle_since)
+                poll_window_gap(&pw, now_ns() - idle_since);
+            idle_since = 0;
             continue;
         }
-        if (poll_ns && now_ns() < busy_until) {
+        uint64_t now = now_ns();
+        if (!idle_since)
+            idle_since = now;
+        if (now - idle_since < pw.ns) {
             __builtin_ia32_pause();
             continue;
         }
         /* idle: ask for kicks, re-check, then sleep */
         virtq_set_notification(&q->vq, true);
-        if (virtq_pending(&q->vq) || io_uring_cq_ready(&x->ring)) {
+        if (virtq_pending(&q->vq) || io_uring_cq_ready(&x->ring) ||
+            (x->coop_taskrun && (IO_URING_READ_ONCE(*x->ring.sq.kflags) & IORING_SQ_TASKRUN))) {
             virtq_set_notification(&q->vq, false);
             continue;
         }
+        if (pw.ns)
+            poll_window_missed(&pw);
         struct pollfd pfd[3] = {
             { .fd = q->kick_fd, .events = POLLIN },
             { .fd = q->wake_fd, .events = POLLIN },
-            { .fd = x->cq_efd, .events = POLLIN },
+            /* the ring itself: readable when CQEs are there. I/O finishing
+             * as task work (COOP_TASKRUN) interrupts the poll instead, and
+             * the way back to user space posts its CQEs. No eventfd: it
+             * would cost a signal per CQE and a read per wake-up. */
+            { .fd = x->ring.ring_fd, .events = POLLIN },
         };
         poll(pfd, 3, -1);
         uint64_t v;
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 2; i++)  /* the eventfds; the ring is drained by reap() */
             if (pfd[i].revents & POLLIN && read(pfd[i].fd, &v, sizeof(v)) < 0) {
                 /* EAGAIN: another reader got it; nothing to do */
             }
         virtq_set_notification(&q->vq, false);
-        busy_until = now_ns() + poll_ns;
+        /* idle_since stays: the gap up to the work found next counts as a whole */
     }
 
     /* stopping: let every submitted request finish so its completion is in the used ring */
@@ -320,10 +417,7 @@ static void *queue_thread(void *arg)
         flush_submissions(x);
     }
     publish(q, x);
-out:
     io_uring_queue_exit(&x->ring);
-    if (x->cq_efd >= 0)
-        close(x->cq_efd);
     free(x->slots);
     free(x->unpublished);
     free(x);
