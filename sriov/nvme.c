@@ -59,9 +59,85 @@ void sriov_nvme_cmd_virt_mgmt(struct nvme_admin_cmd *cmd, uint16_t cntlid, unsig
     cmd->cdw11 = nr;
 }
 
+void sriov_nvme_cmd_identify_active_ns(struct nvme_admin_cmd *cmd, uint32_t after_nsid, void *buf)
+{
+    memset(cmd, 0, sizeof(*cmd));
+    cmd->opcode = NVME_ADMIN_IDENTIFY;
+    cmd->nsid = after_nsid;
+    cmd->addr = (uint64_t)(uintptr_t)buf;
+    cmd->data_len = NVME_IDENTIFY_LEN;
+    cmd->cdw10 = NVME_CNS_ACTIVE_NS_LIST;
+}
+
+void sriov_nvme_cmd_identify_ns_ctrls(struct nvme_admin_cmd *cmd, uint32_t nsid, uint16_t first_cntlid, void *buf)
+{
+    memset(cmd, 0, sizeof(*cmd));
+    cmd->opcode = NVME_ADMIN_IDENTIFY;
+    cmd->nsid = nsid;
+    cmd->addr = (uint64_t)(uintptr_t)buf;
+    cmd->data_len = NVME_IDENTIFY_LEN;
+    cmd->cdw10 = (uint32_t)first_cntlid << 16 | NVME_CNS_NS_CTRL_LIST;
+}
+
+void sriov_nvme_cmd_ns_attach(struct nvme_admin_cmd *cmd, uint32_t nsid, bool attach, void *buf)
+{
+    memset(cmd, 0, sizeof(*cmd));
+    cmd->opcode = NVME_ADMIN_NS_ATTACH;
+    cmd->nsid = nsid;
+    cmd->addr = (uint64_t)(uintptr_t)buf;
+    cmd->data_len = NVME_IDENTIFY_LEN;
+    cmd->cdw10 = attach ? 0 : 1; /* SEL: 0 attach, 1 detach */
+}
+
+void sriov_nvme_ctrl_list_fill(uint8_t *page, const uint16_t *ids, unsigned n)
+{
+    memset(page, 0, NVME_IDENTIFY_LEN);
+    page[0] = n & 0xff;
+    page[1] = (uint8_t)(n >> 8);
+    for (unsigned i = 0; i < n; i++) {
+        page[2 + 2 * i] = ids[i] & 0xff;
+        page[3 + 2 * i] = (uint8_t)(ids[i] >> 8);
+    }
+}
+
 static uint16_t le16(const uint8_t *p)
 {
     return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+int sriov_nvme_parse_ns_list(const uint8_t *page, size_t len, uint32_t *out, unsigned max)
+{
+    unsigned n = 0;
+    uint32_t prev = 0;
+
+    for (size_t off = 0; off + 4 <= len && n < max; off += 4) {
+        uint32_t nsid = le32(page + off);
+        if (!nsid)
+            break;
+        if (nsid <= prev || nsid == 0xffffffffu)
+            return -EINVAL;
+        out[n++] = prev = nsid;
+    }
+    return (int)n;
+}
+
+int sriov_nvme_parse_ctrl_list(const uint8_t *page, size_t len, uint16_t *out, unsigned max)
+{
+    unsigned count;
+
+    if (len < 2)
+        return -EINVAL;
+    count = le16(page);
+    if (count > 2047 || 2 + 2 * (size_t)count > len)
+        return -EINVAL;
+    for (unsigned i = 0; i < count && i < max; i++)
+        out[i] = le16(page + 2 + 2 * i);
+    return (int)(count < max ? count : max);
 }
 
 int sriov_nvme_parse_secondary_list(const uint8_t *page, size_t len, struct sriov_nvme_secondary *out,
@@ -182,13 +258,35 @@ static int virt_mgmt(struct sriov_nvme_vf *st, unsigned rt, unsigned act, uint16
     return admin(st->ctrl_dev, &cmd, what, err, errlen);
 }
 
+static int ns_attach(struct sriov_nvme_vf *st, uint32_t nsid, bool attach, char *err, size_t errlen)
+{
+    struct nvme_admin_cmd cmd;
+    uint8_t *page = aligned_alloc(4096, NVME_IDENTIFY_LEN);
+    char what[80];
+    int r;
+
+    if (!page)
+        return -ENOMEM;
+    sriov_nvme_ctrl_list_fill(page, &st->scid, 1);
+    sriov_nvme_cmd_ns_attach(&cmd, nsid, attach, page);
+    snprintf(what, sizeof(what), "Namespace Attachment: %s namespace %u %s controller %u",
+             attach ? "attach" : "detach", nsid, attach ? "to" : "from", st->scid);
+    r = admin(st->ctrl_dev, &cmd, what, err, errlen);
+    free(page);
+    return r;
+}
+
 int sriov_nvme_vf_unprovision(struct sriov_nvme_vf *st, char *err, size_t errlen)
 {
     int r, first = 0;
 
+    while (st->n_attached) {
+        r = ns_attach(st, st->attached_ns[--st->n_attached], false, first ? NULL : err, errlen);
+        first = first ? first : r;
+    }
     if (st->onlined) {
-        r = virt_mgmt(st, NVME_VIRT_RT_VQ, NVME_VIRT_ACT_OFFLINE, 0, err, errlen);
-        first = r;
+        r = virt_mgmt(st, NVME_VIRT_RT_VQ, NVME_VIRT_ACT_OFFLINE, 0, first ? NULL : err, errlen);
+        first = first ? first : r;
         st->onlined = false;
     }
     if (st->assigned_vi) {
@@ -202,6 +300,63 @@ int sriov_nvme_vf_unprovision(struct sriov_nvme_vf *st, char *err, size_t errlen
         st->assigned_vq = false;
     }
     return first;
+}
+
+/* Every active namespace of the PF that is not attached to the VF's
+ * controller yet gets attached (and recorded, so release detaches it). */
+static int attach_namespaces(struct sriov_nvme_vf *st, char *err, size_t errlen)
+{
+    static const unsigned max_ns = NVME_IDENTIFY_LEN / 4;
+    uint32_t *nsids = calloc(max_ns, sizeof(*nsids));
+    uint16_t ids[64];
+    uint8_t *page = aligned_alloc(4096, NVME_IDENTIFY_LEN);
+    struct nvme_admin_cmd cmd;
+    int n, r = -ENOMEM;
+
+    if (!nsids || !page)
+        goto out;
+    memset(page, 0, NVME_IDENTIFY_LEN);
+    sriov_nvme_cmd_identify_active_ns(&cmd, 0, page);
+    if ((r = admin(st->ctrl_dev, &cmd, "Identify active namespace list", err, errlen)) < 0)
+        goto out;
+    n = sriov_nvme_parse_ns_list(page, NVME_IDENTIFY_LEN, nsids, max_ns);
+    if (n < 0) {
+        sriov_errf(err, errlen, "%s: malformed active namespace list", st->ctrl_dev);
+        r = -EIO;
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        int k;
+        bool attached = false;
+
+        memset(page, 0, NVME_IDENTIFY_LEN);
+        sriov_nvme_cmd_identify_ns_ctrls(&cmd, nsids[i], st->scid, page);
+        if ((r = admin(st->ctrl_dev, &cmd, "Identify namespace controller list", err, errlen)) < 0)
+            goto out;
+        k = sriov_nvme_parse_ctrl_list(page, NVME_IDENTIFY_LEN, ids, 64);
+        if (k < 0) {
+            sriov_errf(err, errlen, "%s: malformed controller list of namespace %u", st->ctrl_dev, nsids[i]);
+            r = -EIO;
+            goto out;
+        }
+        for (int j = 0; j < k; j++)
+            attached |= ids[j] == st->scid;
+        if (attached)
+            continue;
+        if (st->n_attached == SRIOV_NVME_MAX_NS) {
+            sriov_errf(err, errlen, "%s: more than %d namespaces to attach", st->ctrl_dev, SRIOV_NVME_MAX_NS);
+            r = -E2BIG;
+            goto out;
+        }
+        if ((r = ns_attach(st, nsids[i], true, err, errlen)) < 0)
+            goto out;
+        st->attached_ns[st->n_attached++] = nsids[i];
+    }
+    r = 0;
+out:
+    free(page);
+    free(nsids);
+    return r;
 }
 
 int sriov_nvme_vf_provision(const char *pf_bdf, unsigned vf_index, uint16_t nvq, uint16_t nvi,
@@ -236,6 +391,8 @@ int sriov_nvme_vf_provision(const char *pf_bdf, unsigned vf_index, uint16_t nvq,
     if ((r = virt_mgmt(st, NVME_VIRT_RT_VQ, NVME_VIRT_ACT_ONLINE, 0, err, errlen)) < 0)
         goto undo;
     st->onlined = true;
+    if ((r = attach_namespaces(st, err, errlen)) < 0)
+        goto undo;
     return 0;
 undo:
     sriov_nvme_vf_unprovision(st, NULL, 0);

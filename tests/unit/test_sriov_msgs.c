@@ -200,6 +200,68 @@ static void test_nvme_secondary_list(void **state)
     assert_int_equal(sriov_nvme_parse_secondary_list(page, sizeof(page), s, 4), 0);
 }
 
+static void test_nvme_namespace_commands(void **state)
+{
+    struct nvme_admin_cmd cmd;
+    static uint8_t page[4096];
+    const uint16_t ids[2] = {0x0102, 7};
+
+    (void)state;
+    memset(&cmd, 0xaa, sizeof(cmd));
+    sriov_nvme_cmd_identify_active_ns(&cmd, 0, page);
+    assert_int_equal(cmd.opcode, 0x06);
+    assert_int_equal(cmd.nsid, 0);
+    assert_int_equal(cmd.cdw10, 0x00000002);
+    assert_int_equal(cmd.data_len, 4096);
+    sriov_nvme_cmd_identify_ns_ctrls(&cmd, 1, 2, page);
+    assert_int_equal(cmd.opcode, 0x06);
+    assert_int_equal(cmd.nsid, 1);
+    assert_int_equal(cmd.cdw10, 0x00020012); /* CNS 12h, CNTID 2 */
+    sriov_nvme_cmd_ns_attach(&cmd, 3, true, page);
+    assert_int_equal(cmd.opcode, 0x15);
+    assert_int_equal(cmd.nsid, 3);
+    assert_int_equal(cmd.cdw10, 0); /* SEL attach */
+    assert_int_equal(cmd.data_len, 4096);
+    assert_ptr_equal((void *)(uintptr_t)cmd.addr, page);
+    sriov_nvme_cmd_ns_attach(&cmd, 3, false, page);
+    assert_int_equal(cmd.cdw10, 1); /* SEL detach */
+
+    memset(page, 0xee, sizeof(page));
+    sriov_nvme_ctrl_list_fill(page, ids, 2);
+    static const uint8_t want[8] = {2, 0, 0x02, 0x01, 7, 0, 0, 0};
+    assert_memory_equal(page, want, sizeof(want));
+    assert_int_equal(page[4095], 0);
+}
+
+static void test_nvme_list_parsers(void **state)
+{
+    static uint8_t page[4096];
+    uint32_t ns[8];
+    uint16_t ids[4];
+
+    (void)state;
+    memset(page, 0, sizeof(page));
+    page[0] = 1, page[4] = 2, page[8] = 0x10, page[11] = 0x01; /* 1, 2, 0x01000010 */
+    assert_int_equal(sriov_nvme_parse_ns_list(page, sizeof(page), ns, 8), 3);
+    assert_int_equal(ns[2], 0x01000010);
+    assert_int_equal(sriov_nvme_parse_ns_list(page, sizeof(page), ns, 2), 2);
+    page[4] = 1; /* not increasing */
+    assert_int_equal(sriov_nvme_parse_ns_list(page, sizeof(page), ns, 8), -EINVAL);
+    memset(page, 0xff, 8); /* the broadcast NSID is no namespace */
+    assert_int_equal(sriov_nvme_parse_ns_list(page, sizeof(page), ns, 8), -EINVAL);
+    memset(page, 0, sizeof(page));
+    assert_int_equal(sriov_nvme_parse_ns_list(page, sizeof(page), ns, 8), 0);
+
+    page[0] = 3, page[2] = 1, page[4] = 2, page[6] = 9;
+    assert_int_equal(sriov_nvme_parse_ctrl_list(page, sizeof(page), ids, 4), 3);
+    assert_int_equal(ids[2], 9);
+    assert_int_equal(sriov_nvme_parse_ctrl_list(page, sizeof(page), ids, 2), 2);
+    assert_int_equal(sriov_nvme_parse_ctrl_list(page, 7, ids, 4), -EINVAL); /* count past the buffer */
+    page[0] = 0x00, page[1] = 0x08; /* 2048 > 2047 */
+    assert_int_equal(sriov_nvme_parse_ctrl_list(page, sizeof(page), ids, 4), -EINVAL);
+    assert_int_equal(sriov_nvme_parse_ctrl_list(page, 1, ids, 4), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +272,8 @@ int main(void)
         cmocka_unit_test(test_nvme_identify_secondary),
         cmocka_unit_test(test_nvme_virt_mgmt),
         cmocka_unit_test(test_nvme_secondary_list),
+        cmocka_unit_test(test_nvme_namespace_commands),
+        cmocka_unit_test(test_nvme_list_parsers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,6 +39,8 @@ static struct {
     char nvme_log[1024];  /* admin commands */
     struct fake_sec sec[2];
     unsigned fail_online_status;
+    bool ns_shared;       /* namespace 1 may be attached to several controllers */
+    bool ns_attached[3];  /* to controller 0 (the PF), 1, 2 */
 } F;
 
 static void rel_path(char *out, size_t len, const char *fmt, va_list ap)
@@ -201,6 +203,44 @@ static int nvme_hook(const char *dev, struct nvme_admin_cmd *cmd, void *opaque)
 
     (void)opaque;
     assert_string_equal(dev, "/dev/nvme0");
+    if (cmd->opcode == NVME_ADMIN_IDENTIFY && (cmd->cdw10 & 0xff) == NVME_CNS_ACTIVE_NS_LIST) {
+        uint8_t *page = (uint8_t *)(uintptr_t)cmd->addr;
+        memset(page, 0, 4096);
+        page[0] = cmd->nsid < 1; /* namespace 1 only */
+        return 0;
+    }
+    if (cmd->opcode == NVME_ADMIN_IDENTIFY && (cmd->cdw10 & 0xff) == NVME_CNS_NS_CTRL_LIST) {
+        uint8_t *page = (uint8_t *)(uintptr_t)cmd->addr;
+        unsigned n = 0;
+        assert_int_equal(cmd->nsid, 1);
+        memset(page, 0, 4096);
+        for (unsigned c = cmd->cdw10 >> 16; c < 3; c++)
+            if (F.ns_attached[c])
+                page[2 + 2 * n++] = (uint8_t)c;
+        page[0] = (uint8_t)n;
+        return 0;
+    }
+    if (cmd->opcode == NVME_ADMIN_NS_ATTACH) {
+        const uint8_t *list = (const uint8_t *)(uintptr_t)cmd->addr;
+        unsigned c = list[2];
+        snprintf(F.nvme_log + len, sizeof(F.nvme_log) - len, "%s ns%u c%u;", cmd->cdw10 ? "detach" : "attach",
+                 cmd->nsid, c);
+        assert_int_equal(list[0], 1);
+        if (cmd->nsid != 1 || c > 2)
+            return 0x10b;
+        if (cmd->cdw10 == 1) {
+            if (!F.ns_attached[c])
+                return 0x119; /* not attached */
+            F.ns_attached[c] = false;
+            return 0;
+        }
+        if (F.ns_attached[c])
+            return 0x118; /* already attached */
+        if (!F.ns_shared && (F.ns_attached[0] || F.ns_attached[1] || F.ns_attached[2]))
+            return 0x119; /* private */
+        F.ns_attached[c] = true;
+        return 0;
+    }
     if (cmd->opcode == NVME_ADMIN_IDENTIFY) {
         uint8_t *page = (uint8_t *)(uintptr_t)cmd->addr;
         assert_int_equal(cmd->cdw10 & 0xff, 0x15);
@@ -274,6 +314,9 @@ static int setup(void **state)
     if (!mkdtemp(F.root))
         return -1;
     F.kernel = true;
+    /* QEMU's nvme-ns shared=on: attached to every controller already. */
+    F.ns_shared = true;
+    F.ns_attached[0] = F.ns_attached[1] = F.ns_attached[2] = true;
     mkdirs(P("bus/pci/drivers/nvme"));
     mkdirs(P("bus/pci/drivers/vfio-pci"));
     for (int i = 0; i < 2; i++) {
@@ -555,6 +598,38 @@ static void test_lease_failures_undo(void **state)
     assert_false(sriov_path_exists(P("bus/pci/devices/%s", vf))); /* the VF is gone */
 }
 
+static void test_lease_attaches_namespaces(void **state)
+{
+    struct sriov_vf_lease *l;
+    char vf[SRIOV_BDF_LEN], err[256];
+
+    (void)state;
+    /* A shared namespace not attached to the VF yet: attached, then detached. */
+    F.ns_attached[2] = false;
+    l = sriov_vf_acquire(PF, 1, vf, err, sizeof(err));
+    if (!l)
+        fail_msg("acquire: %s", err);
+    assert_string_equal(F.nvme_log, "assign vq2 4;assign vi2 2;online vq2 0;attach ns1 c2;");
+    assert_true(F.ns_attached[2]);
+    F.nvme_log[0] = '\0';
+    sriov_vf_release(l);
+    assert_string_equal(F.nvme_log, "detach ns1 c2;offline vq2 0;assign vi2 0;assign vq2 0;");
+    assert_false(F.ns_attached[2]);
+    assert_true(F.ns_attached[0]);
+
+    /* A namespace private to the PF: the VF would have no storage, refused and undone. */
+    F.ns_shared = false;
+    F.ns_attached[1] = F.ns_attached[2] = false;
+    F.nvme_log[0] = '\0';
+    assert_null(sriov_vf_acquire(PF, 0, vf, err, sizeof(err)));
+    assert_non_null(strstr(err, "attach namespace 1 to controller 1"));
+    assert_non_null(strstr(err, "NVMe status 0x119"));
+    assert_string_equal(F.nvme_log, "assign vq1 4;assign vi1 2;online vq1 0;attach ns1 c1;"
+                                    "offline vq1 0;assign vi1 0;assign vq1 0;");
+    assert_false(F.sec[0].online);
+    assert_string_equal(get(P("bus/pci/devices/" PF "/sriov_numvfs")), "0");
+}
+
 static void test_lease_existing_vfs(void **state)
 {
     struct sriov_vf_lease *l1, *l0;
@@ -597,6 +672,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bind_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_nvme_vf, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_failures_undo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_attaches_namespaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_existing_vfs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
