@@ -78,6 +78,27 @@ $(BUILD)/vhost-user-blk: $(VHOST_BLK_SRCS:%.c=$(OBJ)/%.o) $(BUILD)/libvmm.a
 $(BUILD)/sriovctl: $(SRIOVCTL_SRCS:%.c=$(OBJ)/%.o) $(BUILD)/libvmm.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+# --- build/vhost-user-net: the DPDK (rte_vhost) net backend -----------------
+# Its own objects with DPDK's flags (headers as -isystem, so our -W set
+# judges our code, not DPDK's); never part of libvmm.a (the VMM does not
+# link DPDK). options.c has no DPDK in it, so test_vunet_options links it.
+DPDK_CFLAGS := $(patsubst -I%,-isystem%,$(shell pkg-config --cflags libdpdk 2>/dev/null))
+DPDK_LIBS   := $(shell pkg-config --libs libdpdk 2>/dev/null)
+VHOST_NET_SRCS := $(wildcard vhost-user/net/*.c)
+VHOST_NET_OBJS := $(VHOST_NET_SRCS:%.c=$(OBJ)/%.o)
+ifneq ($(DPDK_LIBS),)
+all: $(BUILD)/vhost-user-net
+endif
+.PHONY: clean-vhost-net
+clean: clean-vhost-net
+clean-vhost-net:
+	rm -f $(BUILD)/vhost-user-net
+$(VHOST_NET_OBJS): PKG_CFLAGS += $(DPDK_CFLAGS)
+$(BUILD)/vhost-user-net: $(VHOST_NET_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(DPDK_LIBS) -pthread
+$(BUILD)/tests/test_vunet_options: $(SAN)/vhost-user/net/options.o
+-include $(VHOST_NET_OBJS:.o=.d)
+
 # --- unit tests: cmocka, built with AddressSanitizer and UBSan --------------
 $(SAN)/%.o: %.c
 	@mkdir -p $(dir $@)
