@@ -21,8 +21,27 @@ struct req_slot {
     struct iovec iov[BLK_SEG_MAX];
 };
 
+/* user_data of the CQEs that are not requests (those carry their blk_req
+ * pointer, never one of these small values) */
+enum { EV_KICK = 1, EV_WAKE = 2, EV_CALL = 3, EV_MAX = EV_CALL };
+
+/* An eventfd the thread waits on through its ring: a read SQE that finishes
+ * when the fd is written, so one io_uring_enter both submits the I/O found
+ * in a pass and sleeps until a kick, a stop request or a completion. A
+ * kernel that answers such a read of a non-blocking eventfd with -EAGAIN
+ * gets a poll SQE and a read() after it instead. */
+struct ring_eventfd {
+    int fd;
+    uint64_t tag;
+    uint64_t value;               /* the read's destination */
+    bool armed;
+    bool by_poll;
+};
+
 struct qctx {
     struct io_uring ring;
+    struct ring_eventfd kick, wake;
+    uint64_t call_value;          /* 1: what a call eventfd write adds */
     struct req_slot *slots;       /* one per head */
     uint16_t *unpublished;        /* heads pushed to used since the last publish */
     unsigned n_unpublished;
@@ -99,7 +118,28 @@ static void complete(struct blk_queue *q, struct qctx *x, uint16_t head, uint8_t
         x->unpublished[x->n_unpublished++] = head;
 }
 
-static void publish(struct blk_queue *q, struct qctx *x)
+static struct io_uring_sqe *get_sqe(struct qctx *x);
+static int reap(struct blk_queue *q, struct qctx *x);
+
+/* The call eventfd write rides along with the next io_uring_submit (it
+ * completes inline: an eventfd write does not block). sync: write it now
+ * (the thread is about to exit). */
+static void signal_call(struct blk_queue *q, struct qctx *x, bool sync)
+{
+    struct io_uring_sqe *sqe = sync ? NULL : get_sqe(x);
+    if (sqe) {
+        io_uring_prep_write(sqe, q->call_fd, &x->call_value, sizeof(x->call_value), 0);
+        io_uring_sqe_set_data64(sqe, EV_CALL);
+        x->unsubmitted = true;
+        return;
+    }
+    if (write(q->call_fd, &x->call_value, sizeof(x->call_value)) < 0 && !x->warned) {
+        x->warned = true;
+        fprintf(stderr, "vhost-user-blk: queue %u: call eventfd: %s\n", q->index, strerror(errno));
+    }
+}
+
+static void publish(struct blk_queue *q, struct qctx *x, bool sync)
 {
     if (!x->dirty)
         return;
@@ -121,12 +161,76 @@ static void publish(struct blk_queue *q, struct qctx *x)
         q->inflight->used_idx = q->vq.used_idx;
     }
     x->n_unpublished = 0;
-    if (q->call_fd >= 0 && virtq_should_notify(&q->vq)) {
-        uint64_t one = 1;
-        if (write(q->call_fd, &one, sizeof(one)) < 0 && !x->warned) {
-            x->warned = true;
-            fprintf(stderr, "vhost-user-blk: queue %u: call eventfd: %s\n", q->index, strerror(errno));
+    if (q->call_fd >= 0 && virtq_should_notify(&q->vq))
+        signal_call(q, x, sync);
+}
+
+/* Makes sure a read (or poll) of the eventfd is pending in the ring. */
+static void ring_eventfd_arm(struct qctx *x, struct ring_eventfd *e)
+{
+    if (e->armed)
+        return;
+    struct io_uring_sqe *sqe = get_sqe(x);
+    if (!sqe)
+        return;  /* ring full: the next idle pass arms it */
+    if (e->by_poll)
+        io_uring_prep_poll_add(sqe, e->fd, POLLIN);
+    else
+        io_uring_prep_read(sqe, e->fd, &e->value, sizeof(e->value), 0);
+    io_uring_sqe_set_data64(sqe, e->tag);
+    e->armed = true;
+    x->unsubmitted = true;
+}
+
+static void ring_eventfd_done(struct blk_queue *q, struct qctx *x, struct ring_eventfd *e, int res)
+{
+    e->armed = false;
+    if (e->by_poll) {
+        if (res > 0 && read(e->fd, &e->value, sizeof(e->value)) < 0) {
+            /* EAGAIN: nothing was left to read */
         }
+    } else if (res == -EAGAIN) {
+        e->by_poll = true;
+    } else if (res < 0 && res != -ECANCELED && res != -EINTR) {
+        if (!x->warned) {
+            x->warned = true;
+            fprintf(stderr, "vhost-user-blk: queue %u: reading an eventfd through io_uring: %s; polling it instead\n",
+                    q->index, strerror(-res));
+        }
+        e->by_poll = true;
+    }
+}
+
+/* Before the ring and x go away: no read may still target x->kick.value or
+ * x->wake.value (a kick landing during the ring's teardown would write
+ * into freed memory). Cancels them and waits for their CQEs. */
+static void ring_eventfds_cancel(struct blk_queue *q, struct qctx *x)
+{
+    struct ring_eventfd *evs[2] = { &x->kick, &x->wake };
+    for (int i = 0; i < 2; i++) {
+        struct io_uring_sqe *sqe = evs[i]->armed ? get_sqe(x) : NULL;
+        if (sqe)
+            io_uring_prep_cancel64(sqe, evs[i]->tag, 0);
+    }
+    io_uring_submit(&x->ring);
+    for (int tries = 0; (x->kick.armed || x->wake.armed) && tries < 100; tries++) {
+        struct io_uring_cqe *cqe;
+        struct __kernel_timespec limit = { .tv_nsec = 10 * 1000 * 1000 };
+        io_uring_wait_cqe_timeout(&x->ring, &cqe, &limit);
+        reap(q, x);
+    }
+}
+
+/* A CQE that is not a request: kick, stop request, or the call write. */
+static void ring_event(struct blk_queue *q, struct qctx *x, uint64_t tag, int res)
+{
+    if (tag == EV_KICK)
+        ring_eventfd_done(q, x, &x->kick, res);
+    else if (tag == EV_WAKE)
+        ring_eventfd_done(q, x, &x->wake, res);
+    else if (res < 0 && !x->warned) {
+        x->warned = true;
+        fprintf(stderr, "vhost-user-blk: queue %u: call eventfd: %s\n", q->index, strerror(-res));
     }
 }
 
@@ -274,9 +378,16 @@ static int reap(struct blk_queue *q, struct qctx *x)
         unsigned got = io_uring_peek_batch_cqe(&x->ring, cqes, 64);
         if (!got)
             return n;
+        unsigned requests = 0;
         for (unsigned i = 0; i < got; i++) {
-            struct blk_req *r = io_uring_cqe_get_data(cqes[i]);
             int res = cqes[i]->res;
+            uint64_t tag = io_uring_cqe_get_data64(cqes[i]);
+            if (tag <= EV_MAX) {
+                ring_event(q, x, tag, res);
+                continue;
+            }
+            struct blk_req *r = io_uring_cqe_get_data(cqes[i]);
+            requests++;
             x->io_pending--;
             if (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT)
                 finish_rw(q, x, r, res);
@@ -284,7 +395,7 @@ static int reap(struct blk_queue *q, struct qctx *x)
                 complete(q, x, r->head, r->status, res >= 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, r->in_len);
         }
         io_uring_cq_advance(&x->ring, got);
-        n += (int)got;
+        n += (int)requests;
     }
 }
 
@@ -324,10 +435,12 @@ static int ring_setup(struct blk_queue *q, struct qctx *x)
     struct io_uring_params p = {
         .flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
     };
-    int ret = io_uring_queue_init_params(q->num, &x->ring, &p);
+    /* room for a request per head plus the kick, stop and call SQEs */
+    unsigned entries = q->num < 8 ? 8 : q->num;
+    int ret = io_uring_queue_init_params(entries, &x->ring, &p);
     x->coop_taskrun = ret == 0;
     if (ret == -EINVAL)
-        ret = io_uring_queue_init(q->num, &x->ring, 0);
+        ret = io_uring_queue_init(entries, &x->ring, 0);
     if (ret < 0)
         return ret;
     x->fixed_file = io_uring_register_files(&x->ring, &q->dev->fd, 1) == 0;
@@ -355,6 +468,9 @@ static void *queue_thread(void *arg)
         return NULL;
     }
 
+    x->kick = (struct ring_eventfd){ .fd = q->kick_fd, .tag = EV_KICK };
+    x->wake = (struct ring_eventfd){ .fd = q->wake_fd, .tag = EV_WAKE };
+    x->call_value = 1;
     resubmit_inflight(q, x);
     virtq_set_notification(&q->vq, false);
     struct poll_window pw;
@@ -363,10 +479,10 @@ static void *queue_thread(void *arg)
     while (!q->stop) {
         int work = poll_avail(q, x);
         work += reap(q, x);
-        flush_submissions(x);
         if (x->dirty && q->dev->opts.publish_delay_us)
             usleep(q->dev->opts.publish_delay_us);
-        publish(q, x);
+        publish(q, x, false);
+        flush_submissions(x);   /* new requests, resubmissions and the call: one syscall */
         if (work) {
             if (idle_since)
                 poll_window_gap(&pw, now_ns() - idle_since);
@@ -389,21 +505,15 @@ static void *queue_thread(void *arg)
         }
         if (pw.ns)
             poll_window_missed(&pw);
-        struct pollfd pfd[3] = {
-            { .fd = q->kick_fd, .events = POLLIN },
-            { .fd = q->wake_fd, .events = POLLIN },
-            /* the ring itself: readable when CQEs are there. I/O finishing
-             * as task work (COOP_TASKRUN) interrupts the poll instead, and
-             * the way back to user space posts its CQEs. No eventfd: it
-             * would cost a signal per CQE and a read per wake-up. */
-            { .fd = x->ring.ring_fd, .events = POLLIN },
-        };
-        poll(pfd, 3, -1);
-        uint64_t v;
-        for (int i = 0; i < 2; i++)  /* the eventfds; the ring is drained by reap() */
-            if (pfd[i].revents & POLLIN && read(pfd[i].fd, &v, sizeof(v)) < 0) {
-                /* EAGAIN: another reader got it; nothing to do */
-            }
+        /* Sleep in the ring until a CQE: a kick, a stop request or a
+         * completion (I/O finishing as task work is run by the wait). The
+         * timeout only bounds the damage of a wake-up that never comes. */
+        ring_eventfd_arm(x, &x->kick);
+        ring_eventfd_arm(x, &x->wake);
+        struct io_uring_cqe *cqe;
+        struct __kernel_timespec limit = { .tv_sec = 1 };
+        x->unsubmitted = false;
+        io_uring_submit_and_wait_timeout(&x->ring, &cqe, 1, &limit, NULL);
         virtq_set_notification(&q->vq, false);
         /* idle_since stays: the gap up to the work found next counts as a whole */
     }
@@ -416,7 +526,8 @@ static void *queue_thread(void *arg)
         reap(q, x);
         flush_submissions(x);
     }
-    publish(q, x);
+    publish(q, x, true);
+    ring_eventfds_cancel(q, x);
     io_uring_queue_exit(&x->ring);
     free(x->slots);
     free(x->unpublished);
