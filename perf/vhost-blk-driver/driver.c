@@ -6,18 +6,26 @@
  * status), kicks only when the backend asks for them (EVENT_IDX avail_event,
  * else VRING_USED_F_NO_NOTIFY), and after each batch of completions it asks
  * for the next interrupt (used_event = last used index, as Linux does when it
- * re-enables callbacks). It never sleeps on the call eventfd: it busy-polls
- * the used ring and only counts the calls the backend sent.
+ * re-enables callbacks). By default it never sleeps on the call eventfd: it
+ * busy-polls the used ring and only counts the calls the backend sent. With
+ * --sleep-after-us N it sleeps on the call eventfds after N us without a
+ * completion: on CPUs shared with other work a spinning driver is
+ * descheduled for whole time slices, and then it, not the backend, sets the
+ * pace. Calls are counted the same either way.
  *
  * For each workload: submit QD requests per queue, keep QD in flight, warm
  * up, then measure for --seconds: I/Os completed, the backend's CPU time
- * (utime+stime of --backend-pid from /proc/PID/stat), calls and kicks. The
+ * (utime+stime of --backend-pid from /proc/PID/stat, and the same to the
+ * nanosecond from its threads' schedstat: iops_per_cpu_s uses that), calls
+ * and kicks. The
  * first --verify completions of each workload are compared with pread() of
  * the image. One "RESULT key=value ..." line per workload on stdout. */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <linux/virtio_blk.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +70,9 @@ struct run {
     uint64_t completed, errors, kicks;
     bool submitting;
     uint8_t *verify_buf;
+    double sleep_after_s;   /* 0: never sleep */
+    uint64_t sleeps;
+    uint64_t calls_seen;    /* read from the call eventfds while sleeping */
 };
 
 static double now_s(void)
@@ -90,6 +101,37 @@ static double proc_cpu_s(int pid)
     if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
         return -1;
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The same CPU time in nanoseconds: the sum of every thread's time on a CPU
+ * from /proc/PID/task/TID/schedstat. /proc/PID/stat counts in clock ticks
+ * (10 ms), too coarse for a backend that uses 0.05 s in a 3 s window.
+ * -1 when unreadable. */
+static double proc_cpu_precise_s(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    unsigned long long total = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char file[384], buf[128];
+        snprintf(file, sizeof(file), "%s/%s/schedstat", path, e->d_name);
+        int fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;  /* the thread just exited */
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        unsigned long long ns;
+        if (n > 0 && (buf[n] = 0, sscanf(buf, "%llu", &ns) == 1))
+            total += ns;
+    }
+    closedir(d);
+    return (double)total / 1e9;
 }
 
 static uint64_t next_rand(struct run *r)
@@ -195,13 +237,37 @@ static unsigned reap(struct run *r, unsigned qi)
     return n;
 }
 
-static uint64_t drain_calls(struct vuc *c)
+static uint64_t drain_calls(struct run *r)
 {
-    uint64_t total = 0, v;
-    for (unsigned i = 0; i < c->nqueues; i++)
-        if (read(c->q[i].call_fd, &v, sizeof(v)) == sizeof(v))
+    uint64_t total = r->calls_seen, v;
+    r->calls_seen = 0;
+    for (unsigned i = 0; i < r->c->nqueues; i++)
+        if (read(r->c->q[i].call_fd, &v, sizeof(v)) == sizeof(v))
             total += v;
     return total;
+}
+
+/* Sleeps until a call eventfd fires (used_event is already set to the next
+ * completion by reap), unless a completion slipped in before. */
+static void wait_for_call(struct run *r)
+{
+    struct pollfd pfd[VUC_MAX_QUEUES];
+    for (unsigned i = 0; i < r->c->nqueues; i++) {
+        struct vuc_queue *q = &r->c->q[i];
+        if (r->c->event_idx)
+            __atomic_store_n(&vring_used_event(&q->vr), q->last_used, __ATOMIC_RELAXED);
+        pfd[i] = (struct pollfd){ .fd = q->call_fd, .events = POLLIN };
+    }
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    for (unsigned i = 0; i < r->c->nqueues; i++)
+        if (__atomic_load_n(&r->c->q[i].vr.used->idx, __ATOMIC_ACQUIRE) != r->c->q[i].last_used)
+            return;
+    r->sleeps++;
+    poll(pfd, r->c->nqueues, 100);
+    uint64_t v;
+    for (unsigned i = 0; i < r->c->nqueues; i++)
+        if ((pfd[i].revents & POLLIN) && read(pfd[i].fd, &v, sizeof(v)) == sizeof(v))
+            r->calls_seen += v;
 }
 
 /* Lays out the chains of every slot for this workload's block size. */
@@ -236,21 +302,32 @@ static int run_workload(struct run *r, int backend_pid, double warmup_s, double 
         publish_avail(r, qi);
     }
 
-    double start = now_s(), t0 = 0, cpu0 = 0;
-    uint64_t done0 = 0, calls0 = 0, kicks0 = 0, done = 0;
+    double start = now_s(), t0 = 0, cpu0 = 0, pcpu0 = 0, last_done_t = start;
+    uint64_t done0 = 0, kicks0 = 0, sleeps0 = 0, done = 0;
     bool measuring = false;
     for (unsigned spin = 0;; spin++) {
+        unsigned got = 0;
         for (unsigned qi = 0; qi < c->nqueues; qi++)
-            done += reap(r, qi);
-        if (spin % 64)
+            got += reap(r, qi);
+        done += got;
+        if (r->sleep_after_s > 0) {
+            double t = now_s();
+            if (got)
+                last_done_t = t;
+            else if (t - last_done_t >= r->sleep_after_s)
+                wait_for_call(r);
+        } else if (spin % 64) {
             continue;
+        }
         double t = now_s();
         if (!measuring && t - start >= warmup_s) {
             measuring = true;
             done0 = done;
-            calls0 = drain_calls(c);
+            drain_calls(r);
             kicks0 = r->kicks;
+            sleeps0 = r->sleeps;
             cpu0 = backend_pid ? proc_cpu_s(backend_pid) : 0;
+            pcpu0 = backend_pid ? proc_cpu_precise_s(backend_pid) : 0;
             t0 = now_s();
         } else if (measuring && t - t0 >= secs) {
             break;
@@ -258,9 +335,9 @@ static int run_workload(struct run *r, int backend_pid, double warmup_s, double 
     }
     double t1 = now_s();
     double cpu1 = backend_pid ? proc_cpu_s(backend_pid) : 0;
-    uint64_t ios = done - done0, kicks = r->kicks - kicks0;
-    (void)calls0;
-    uint64_t calls = drain_calls(c);
+    double pcpu1 = backend_pid ? proc_cpu_precise_s(backend_pid) : 0;
+    uint64_t ios = done - done0, kicks = r->kicks - kicks0, sleeps = r->sleeps - sleeps0;
+    uint64_t calls = drain_calls(r);
 
     /* let the rest finish, so the next workload starts with empty rings */
     r->submitting = false;
@@ -278,15 +355,16 @@ static int run_workload(struct run *r, int backend_pid, double warmup_s, double 
             return -1;
         }
     }
-    drain_calls(c);
+    drain_calls(r);
 
     double wall = t1 - t0;
-    double cpu = cpu1 - cpu0;
+    double cpu = cpu1 - cpu0, pcpu = pcpu1 - pcpu0;
     printf("RESULT workload=%s bs=%u qd=%u queues=%u ios=%llu secs=%.3f iops=%.0f backend_cpu_s=%.2f "
-           "iops_per_cpu_s=%.0f calls=%llu calls_per_io=%.3f kicks=%llu kicks_per_io=%.3f errors=%llu verified=%u\n",
-           r->w->name, r->w->bs, r->w->qd, c->nqueues, (unsigned long long)ios, wall, ios / wall, cpu,
-           cpu > 0 ? ios / cpu : 0.0, (unsigned long long)calls, ios ? (double)calls / ios : 0.0,
-           (unsigned long long)kicks, ios ? (double)kicks / ios : 0.0, (unsigned long long)r->errors,
+           "backend_cpu_ns_s=%.4f iops_per_cpu_s=%.0f calls=%llu calls_per_io=%.3f kicks=%llu kicks_per_io=%.3f driver_sleeps=%llu errors=%llu verified=%u\n",
+           r->w->name, r->w->bs, r->w->qd, c->nqueues, (unsigned long long)ios, wall, ios / wall, cpu, pcpu,
+           pcpu > 0 ? ios / pcpu : 0.0, (unsigned long long)calls, ios ? (double)calls / ios : 0.0,
+           (unsigned long long)kicks, ios ? (double)kicks / ios : 0.0, (unsigned long long)sleeps,
+           (unsigned long long)r->errors,
            verify - r->verify_left);
     fflush(stdout);
     return r->errors ? -1 : 0;
@@ -330,7 +408,9 @@ static void usage(FILE *f)
             "  --warmup S           unmeasured time before it (default 0.5)\n"
             "  --queues N           virtqueues (default 1)   --queue-size N (default 256)\n"
             "  --verify N           compare the first N completions of each workload with the image (default 64)\n"
-            "  --no-event-idx       do not negotiate VIRTIO_RING_F_EVENT_IDX\n");
+            "  --no-event-idx       do not negotiate VIRTIO_RING_F_EVENT_IDX\n"
+            "  --sleep-after-us N   sleep on the call eventfd after N us without a completion\n"
+            "                       (default: never, busy-poll)\n");
 }
 
 int main(int argc, char **argv)
@@ -341,6 +421,7 @@ int main(int argc, char **argv)
         { "seconds", required_argument, NULL, 't' },  { "warmup", required_argument, NULL, 'W' },
         { "queues", required_argument, NULL, 'q' },   { "queue-size", required_argument, NULL, 'Q' },
         { "verify", required_argument, NULL, 'v' },   { "no-event-idx", no_argument, NULL, 'E' },
+        { "sleep-after-us", required_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },           { 0 },
     };
     const char *sock = NULL, *file = NULL;
@@ -348,6 +429,7 @@ int main(int argc, char **argv)
     double secs = 3, warmup = 0.5;
     unsigned nqueues = 1, qsize = 256, verify = 64, nw = 0;
     bool no_event_idx = false;
+    double sleep_after_s = 0;
     struct workload w[MAX_WORKLOADS];
     int opt;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -361,6 +443,7 @@ int main(int argc, char **argv)
         case 'Q': qsize = (unsigned)atoi(optarg); break;
         case 'v': verify = (unsigned)atoi(optarg); break;
         case 'E': no_event_idx = true; break;
+        case 'S': sleep_after_s = atof(optarg) / 1e6; break;
         case 'w':
             if (nw == MAX_WORKLOADS || !parse_workload(optarg, &w[nw++])) {
                 fprintf(stderr, "vhost-blk-driver: bad or too many --workload '%s'\n", optarg);
@@ -393,7 +476,7 @@ int main(int argc, char **argv)
         max_bs = w[i].bs > max_bs ? w[i].bs : max_bs;
     }
 
-    struct run r = { .rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid() };
+    struct run r = { .rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid(), .sleep_after_s = sleep_after_s };
     struct stat st;
     r.image_fd = open(file, O_RDONLY | O_CLOEXEC);
     if (r.image_fd < 0 || fstat(r.image_fd, &st) < 0) {
