@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "sriov.h"
 #include "sriov_nic.h"
@@ -21,6 +24,8 @@ static const char usage_text[] =
     "  restore BDF [DRIVER]     same as unbind\n"
     "  provision PF VF [VQ VI]  NVMe PF: give VF (0-based) VQ queues / VI vectors (default 4/2), online\n"
     "  unprovision PF VF        NVMe PF: take VF offline\n"
+    "  lease PF VF [CMD...]     what the VMM does for pf = / vf =: acquire VF (create, provision,\n"
+    "                           bind to vfio-pci), run CMD with SRIOV_VF=<its BDF>, release\n"
     "  nic PF VF [mac M] [vlan V [qos Q]] [spoofchk on|off] [trust on|off]\n"
     "                           NIC PF: VF settings over rtnetlink\n"
     "VF indexes are 0-based, like sysfs virtfnN. BDFs are dddd:bb:dd.f or bb:dd.f.\n";
@@ -185,6 +190,42 @@ static int cmd_unprovision(const char *pf, unsigned vf)
     return 0;
 }
 
+/* Holds a lease while CMD runs: the VMM's acquire/release from a shell. */
+static int cmd_lease(const char *pf, unsigned vf, char **cmd)
+{
+    struct sriov_vf_lease *l;
+    char bdf[SRIOV_BDF_LEN], err[256];
+    int status = 0, rc = 0;
+    pid_t pid;
+
+    l = sriov_vf_acquire(pf, vf, bdf, err, sizeof(err));
+    if (!l)
+        return fail(err);
+    printf("%s VF %u: %s acquired\n", pf, vf, bdf);
+    fflush(stdout);
+    if (cmd[0]) {
+        /* Ctrl-C or a kill goes to CMD; the lease is released after it ends. */
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_IGN);
+        pid = fork();
+        if (pid == 0) {
+            signal(SIGINT, SIG_DFL);
+            signal(SIGTERM, SIG_DFL);
+            setenv("SRIOV_VF", bdf, 1);
+            execvp(cmd[0], cmd);
+            fprintf(stderr, "sriovctl: %s: %s\n", cmd[0], strerror(errno));
+            _exit(127);
+        }
+        if (pid < 0 || waitpid(pid, &status, 0) < 0)
+            rc = 1;
+        else
+            rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    }
+    sriov_vf_release(l);
+    printf("%s VF %u: %s released\n", pf, vf, bdf);
+    return rc;
+}
+
 static int on_off(const char *s)
 {
     return !s ? -1 : !strcmp(s, "on") ? 1 : !strcmp(s, "off") ? 0 : -1;
@@ -261,6 +302,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "unprovision") && argc == 4 && parse_uint(argv[3], 0xfffe, &a) == 0)
         return cmd_unprovision(argv[2], a);
+    if (!strcmp(cmd, "lease") && argc >= 4 && parse_uint(argv[3], 0xfffe, &a) == 0)
+        return cmd_lease(argv[2], a, argv + 4);
     if (!strcmp(cmd, "nic") && argc >= 4)
         return cmd_nic(argc - 2, argv + 2);
     return usage();
