@@ -11,6 +11,7 @@
 #include "device.h"
 #include "iommu.h"
 #include "passthrough_device.h"
+#include "sriov.h"
 #include "vfio.h"
 #include "vm.h"
 
@@ -33,6 +34,8 @@ struct pt_device {
     struct vm *vm;
     char *id;
     char bdf[13];
+    const char *key;                 /* "bdf" or "pf": where errors point */
+    struct sriov_vf_lease *lease;    /* pf + vf: the VF the VMM prepared */
     struct vfio_host_dev host;
     bool host_open;
     struct vfio_pci_dev *vdev;
@@ -62,18 +65,23 @@ static void pt_teardown(struct device *dev)
     vfio_pci_destroy(d->vdev);
     if (d->host_open)
         vfio_host_close(&d->host);
+    /* After VFIO let go of it: the VF goes back to how it was found. */
+    sriov_vf_release(d->lease);
     free(d->id);
     free(d);
 }
 
 static const struct device_ops pt_ops = { .teardown = pt_teardown };
 
-/* Which function: bdf, or pf + vf. Fills d->bdf. */
+/* Which function: bdf, or pf + vf (then the VF is created, provisioned and
+ * bound to vfio-pci here). Fills d->bdf. */
 static int pick_function(struct pt_device *d, const struct device_config *dc)
 {
     const char *bdf = device_config_get(dc, "bdf"), *pf = device_config_get(dc, "pf");
     const char *vf = device_config_get(dc, "vf");
+    char pf_bdf[13], err[512];
 
+    d->key = bdf ? "bdf" : "pf";
     if (bdf && (pf || vf)) {
         key_error(dc, "bdf", "give either bdf (a whole device) or pf and vf (a virtual function), "
                   "not both");
@@ -84,19 +92,43 @@ static int pick_function(struct pt_device *d, const struct device_config *dc)
                   "pf = DOMAIN:BUS:DEV.FN with vf = N");
         return -1;
     }
-    if (!bdf) {
-        if (!pf || !vf) {
-            key_error(dc, pf ? "pf" : "vf", "pf and vf go together (a VF index of a PF)");
+    if (bdf) {
+        if (iommu_parse_bdf(bdf, d->bdf) < 0) {
+            key_error(dc, "bdf", "'%s' is not a PCI address (expected DOMAIN:BUS:DEV.FN in hex, "
+                      "e.g. 0000:01:00.0)", bdf);
             return -1;
         }
-        key_error(dc, "pf", "assigning a VF by pf + vf is not implemented yet (the SR-IOV "
-                  "support is being written); create and bind the VF yourself and give its "
-                  "address as bdf");
+        return 0;
+    }
+    if (!pf || !vf) {
+        key_error(dc, pf ? "pf" : "vf", "pf and vf go together (a VF index of a PF)");
         return -1;
     }
-    if (iommu_parse_bdf(bdf, d->bdf) < 0) {
-        key_error(dc, "bdf", "'%s' is not a PCI address (expected DOMAIN:BUS:DEV.FN in hex, "
-                  "e.g. 0000:01:00.0)", bdf);
+    if (iommu_parse_bdf(pf, pf_bdf) < 0) {
+        key_error(dc, "pf", "'%s' is not a PCI address (expected DOMAIN:BUS:DEV.FN in hex, "
+                  "e.g. 0000:01:00.0)", pf);
+        return -1;
+    }
+    d->lease = sriov_vf_acquire(pf_bdf, (unsigned)device_config_get_uint(dc, "vf"), d->bdf, err,
+                                sizeof(err));
+    if (!d->lease) {
+        key_error(dc, "vf", "cannot prepare VF %s of %s: %s", vf, pf_bdf, err);
+        return -1;
+    }
+    fprintf(stderr, "vmm: %s: VF %s of %s is %s, bound to vfio-pci\n", d->id, vf, pf_bdf, d->bdf);
+    return 0;
+}
+
+static int check_iommu(const struct device_config *dc)
+{
+    struct iommu_host_info info;
+    char err[512];
+
+    iommu_host_probe(iommu_sysfs_root(), &info);
+    if (iommu_host_check(&info, err, sizeof(err)) < 0) {
+        const char *key = device_config_get(dc, "bdf") ? "bdf" : "pf";
+        key_error(dc, key, "cannot assign %s: %s", device_config_get(dc, key) ?
+                  device_config_get(dc, key) : "a device", err);
         return -1;
     }
     return 0;
@@ -106,35 +138,29 @@ static int pick_function(struct pt_device *d, const struct device_config *dc)
 static int check_host(struct pt_device *d, const struct device_config *dc, int *group)
 {
     const char *root = iommu_sysfs_root();
-    struct iommu_host_info info;
     char err[1024], driver[64];
     int node;
     uint64_t nodes;
 
-    iommu_host_probe(root, &info);
-    if (iommu_host_check(&info, err, sizeof(err)) < 0) {
-        key_error(dc, "bdf", "cannot assign %s: %s", d->bdf, err);
-        return -1;
-    }
     *group = iommu_device_group(root, d->bdf);
     if (*group == -ENOENT) {
-        key_error(dc, "bdf", "no PCI device %s on this host (see /sys/bus/pci/devices)", d->bdf);
+        key_error(dc, d->key, "no PCI device %s on this host (see /sys/bus/pci/devices)", d->bdf);
         return -1;
     }
     if (*group < 0) {
-        key_error(dc, "bdf", "%s is in no IOMMU group: no IOMMU translates its DMA", d->bdf);
+        key_error(dc, d->key, "%s is in no IOMMU group: no IOMMU translates its DMA", d->bdf);
         return -1;
     }
     if (iommu_device_driver(root, d->bdf, driver, sizeof(driver)) < 0 ||
         strcmp(driver, "vfio-pci") != 0) {
-        key_error(dc, "bdf", "%s is bound to %s, not vfio-pci (echo vfio-pci > "
+        key_error(dc, d->key, "%s is bound to %s, not vfio-pci (echo vfio-pci > "
                   "/sys/bus/pci/devices/%s/driver_override; unbind it; echo %s > "
                   "/sys/bus/pci/drivers_probe)", d->bdf, driver[0] ? driver : "no driver",
                   d->bdf, d->bdf);
         return -1;
     }
     if (iommu_group_check_viable(root, *group, err, sizeof(err)) < 0) {
-        key_error(dc, "bdf", "cannot assign %s: %s", d->bdf, err);
+        key_error(dc, d->key, "cannot assign %s: %s", d->bdf, err);
         return -1;
     }
     node = iommu_device_numa_node(root, d->bdf);
@@ -165,12 +191,13 @@ int passthrough_device_create(struct vm *vm, const struct device_config *dc)
     d->vm = vm;
     d->dev = (struct device){ .id = d->id, .class_name = dev_class_name(dc->cls),
                               .path_name = "passthrough", .model = "vfio-pci", .ops = &pt_ops };
-    if (pick_function(d, dc) < 0 || check_host(d, dc, &group) < 0) {
+    /* The IOMMU first: without one, no VF is worth creating. */
+    if (check_iommu(dc) < 0 || pick_function(d, dc) < 0 || check_host(d, dc, &group) < 0) {
         ret = -EINVAL;
         goto fail;
     }
     if ((ret = vfio_host_open(&d->host, vm, group, d->bdf, err, sizeof(err))) < 0) {
-        key_error(dc, "bdf", "cannot assign %s: %s", d->bdf, err);
+        key_error(dc, d->key, "cannot assign %s: %s", d->bdf, err);
         goto fail;
     }
     d->host_open = true;
