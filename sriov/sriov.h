@@ -86,5 +86,10 @@ struct sriov_vf_lease *sriov_vf_acquire(const char *pf_bdf, unsigned vf_index,
  * back, VFs removed if this lease created them (and no other VF is bound),
  * sriov_drivers_autoprobe back. NULL is fine. */
 void sriov_vf_release(struct sriov_vf_lease *lease);
+/* Leases hold <dir>/<pf>-vf<N>.lock (flock, with the holder's pid) for their
+ * life, so a second VM asking for the same VF is refused naming the first,
+ * and <dir>/<pf>.lock while they set up or tear down. Default
+ * /run/iovmm-sriov; tests point it at a temp dir. */
+void sriov_set_lock_dir(const char *dir);
 
 #endif

@@ -11,7 +11,8 @@
 # moving 4 MiB through it, checked against the PF's view of the same shared
 # namespace; bind to vfio-pci (a /dev/vfio group appears) and restore;
 # unprovision; remove; then the VMM's lease (sriovctl lease = sriov_vf_acquire
-# + release) twice on VF 1, checking that everything it set up is gone after.
+# + release) twice on VF 1 (a second lease of it meanwhile is refused),
+# checking that everything it set up is gone after.
 # Prints PASS/FAIL lines and "N passed, M failed"; exits non-zero on failure.
 set -uo pipefail
 
@@ -139,10 +140,13 @@ if "$S" remove "$PF" && [[ $(numvfs) == 0 && ! -e $SYS/$VF0 ]]; then pass remove
 # --- the VMM's lease, twice ------------------------------------------------
 echo 1 >"$SYS/$PF/sriov_drivers_autoprobe"
 for round in 1 2; do
-    # Inside the lease: VF 1 exists, is online, on vfio-pci, has a VFIO group.
+    # Inside the lease: VF 1 exists, is online, on vfio-pci, has a VFIO group,
+    # and a second lease on it is refused.
     check='d=$(readlink /sys/bus/pci/devices/$SRIOV_VF/driver) && [ "${d##*/}" = vfio-pci ] &&
            g=$(readlink /sys/bus/pci/devices/$SRIOV_VF/iommu_group) && [ -c /dev/vfio/${g##*/} ] &&
-           [ "$(nvme list-secondary '"$CTRL"' | grep -c "Online)")" = 1 ]'
+           [ "$(nvme list-secondary '"$CTRL"' | grep -c "Online)")" = 1 ] &&
+           ! '"$S"' lease '"$PF"' 1 true 2>'"$WORK"'/second.err &&
+           grep -q "in use by another VM" '"$WORK"'/second.err'
     out=$("$S" lease "$PF" 1 sh -c "$check" 2>&1)
     rc=$?
     echo "$out"

@@ -334,6 +334,7 @@ static int setup(void **state)
     fake_pf_config();
     link_driver(PF, "nvme");
     sriov_set_sysfs_root(F.root);
+    sriov_set_lock_dir(P("locks"));
     sriov_set_sysfs_write_hook(kernel_hook, NULL);
     sriov_nvme_set_admin_hook(nvme_hook, NULL);
     return 0;
@@ -345,6 +346,7 @@ static int teardown(void **state)
     sriov_set_sysfs_write_hook(NULL, NULL);
     sriov_nvme_set_admin_hook(NULL, NULL);
     sriov_set_sysfs_root(NULL);
+    sriov_set_lock_dir(NULL);
     rm_rf(F.root);
     return 0;
 }
@@ -630,6 +632,36 @@ static void test_lease_attaches_namespaces(void **state)
     assert_string_equal(get(P("bus/pci/devices/" PF "/sriov_numvfs")), "0");
 }
 
+static void test_lease_one_vm_per_vf(void **state)
+{
+    struct sriov_vf_lease *a, *b;
+    char vf[SRIOV_BDF_LEN], err[256], want[64];
+
+    (void)state;
+    a = sriov_vf_acquire(PF, 1, vf, err, sizeof(err));
+    assert_non_null(a);
+    F.log[0] = F.nvme_log[0] = '\0';
+    /* The same VF again: refused before anything is touched, holder named. */
+    assert_null(sriov_vf_acquire(PF, 1, vf, err, sizeof(err)));
+    snprintf(want, sizeof(want), "in use by another VM (process %d)", (int)getpid());
+    assert_non_null(strstr(err, want));
+    assert_string_equal(F.log, "");
+    assert_string_equal(F.nvme_log, "");
+    assert_string_equal(driver_of("0000:01:00.2"), "vfio-pci");
+    assert_true(F.sec[1].online);
+    /* Its sibling is free. */
+    b = sriov_vf_acquire(PF, 0, vf, err, sizeof(err));
+    if (!b)
+        fail_msg("acquire VF 0: %s", err);
+    sriov_vf_release(b);
+    sriov_vf_release(a);
+    /* Released: the VF can be leased again. */
+    a = sriov_vf_acquire(PF, 1, vf, err, sizeof(err));
+    assert_non_null(a);
+    sriov_vf_release(a);
+    assert_string_equal(get(P("bus/pci/devices/" PF "/sriov_numvfs")), "0");
+}
+
 static void test_lease_existing_vfs(void **state)
 {
     struct sriov_vf_lease *l1, *l0;
@@ -673,6 +705,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lease_nvme_vf, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_failures_undo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_attaches_namespaces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_one_vm_per_vf, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_existing_vfs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
