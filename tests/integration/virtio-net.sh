@@ -17,7 +17,9 @@
 #   mq:   testpmd with 2 queues (--rxq=2 --txq=2), 2 vCPUs, queues = 2,
 #         mtu = 1400: the guest sees 2 pairs (queues/rx-*, tx-*) and the MTU,
 #         its VQ_PAIRS_SET 2 reached the VMM ("uses 2 of 2 queue pairs") and
-#         20 pings from each CPU (each transmit queue) come back;
+#         20 pings from each CPU (each transmit queue) come back; then
+#         testpmd is SIGKILLed and started again: the VMM reconnects,
+#         replays both pairs enabled, and the pings from each CPU come back;
 #   own:  our build/vhost-user-net between the guest and a net_tap port:
 #         the same checks as tp (link, flood, 64 MiB both ways);
 #   two:  one build/vhost-user-net with two vhost ports paired, two guests
@@ -189,7 +191,7 @@ vm_wait() {
     tr -d '\r' <"$WORK/$1/console.log" 2>/dev/null | grep -E '^\[ *[0-9.]+\] .*(virtio|eth0)' | head -n 5 |
         sed 's/^/    guest kernel: /' || true
     grep -E 'queue pairs|control queue|lost the backend|reconnected' "$WORK/$1/stderr" 2>/dev/null | head -n 5 |
-        sed 's/^/    vmm: /' || true
+        sed 's/^/    /' || true
 }
 
 console_wait() {
@@ -365,24 +367,44 @@ mac = $MAC"
     backend_stop
 fi
 
-# 2. Two queue pairs on two vCPUs, MTU from the device file.
+# 2. Two queue pairs on two vCPUs, MTU from the device file; then testpmd
+#    is killed and started again under the guest's feet.
 if wants mq; then
     testpmd mq "$DATA/mq.sock" 2
     if ! wait_ready "$DATA/mq.sock" -- dtap0; then
         fail testpmd-2-queue-pairs "testpmd made no socket/tap: $(backend_tail mq-testpmd)"
     else
-        vm_conf mq 2 "guest.test=vnet guest.expect_mac=$MAC guest.expect_pairs=2 guest.expect_mtu=1400" "socket = $DATA/mq.sock
+        vm_conf mq 2 "guest.test=vnet guest.expect_mac=$MAC guest.expect_pairs=2 guest.expect_mtu=1400 guest.restart_wait=60" \
+            "socket = $DATA/mq.sock
 mac = $MAC
 queues = 2
 mtu = 1400"
         vm_start mq
+        restarted=
+        if console_wait mq GUEST-VNET-PAUSE 180; then
+            kill -KILL "$BACKEND_PID" 2>/dev/null || true
+            wait "$BACKEND_PID" 2>/dev/null || true
+            BACKEND_PID=
+            sleep 2
+            testpmd mq-again "$DATA/mq.sock" 2
+            wait_ready "$DATA/mq.sock" -- dtap0 && restarted=1
+        fi
         vm_wait mq
         if ! grep -q 'the guest uses 2 of 2 queue pairs' "$WORK/mq/stderr"; then
             fail testpmd-2-queue-pairs "the VMM never saw VQ_PAIRS_SET 2 (no 'uses 2 of 2 queue pairs' in its stderr)" mq
+        elif ! grep -q '^GUEST-VNET-PAUSE' "$WORK/mq/console.log"; then
+            fail testpmd-2-queue-pairs "$(guest_reason mq vnet)" mq
         else
-            from_guest mq testpmd-2-queue-pairs vnet
+            pass testpmd-2-queue-pairs
         fi
-        echo "    $(tr -d '\r' <"$WORK/mq/console.log" | grep '^GUEST-VNET' || true)"
+        echo "    $(tr -d '\r' <"$WORK/mq/console.log" | grep '^GUEST-VNET ' || true)"
+        if [[ -z $restarted ]]; then
+            fail testpmd-restart "testpmd was not restarted (guest not paused, or no socket/tap: $(backend_tail mq-again-testpmd))" mq
+        elif ! grep -q 'reconnected to' "$WORK/mq/stderr"; then
+            fail testpmd-restart "the VMM did not reconnect to the new testpmd" mq
+        else
+            from_guest mq testpmd-restart vnet
+        fi
     fi
     backend_stop
 fi
