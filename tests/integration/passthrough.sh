@@ -18,7 +18,8 @@
 #   nic: the e1000e (function 0, the group's other function on vfio-pci too)
 #   assigned whole; the guest's e1000e gets link and pings QEMU's gateway
 #   10.0.2.2 (tests/guest/tests/ptnet.sh); meanwhile a second VMM asking
-#   for the same device is refused (in use);
+#   for the same device is refused (in use); nic-intx: the same with the
+#   guest on legacy INTx (pci=nomsi);
 #   vf: a device file with pf = PF, vf = 0: the VMM creates the VF,
 #   provisions it (NVMe virtualization management) and binds it to vfio-pci;
 #   the guest's nvme driver writes 64 MiB, flushes, drops caches and reads
@@ -273,6 +274,16 @@ else
     else scenario_from_guest nic nic-ping-gateway ptnet
     fi
     tr -d '\r' <"$WORK/nic/console.log" | grep '^guest: ptnet' | sed 's/^/    /' || true
+
+    # The same NIC on legacy INTx (the guest told not to use MSI): VFIO's
+    # INTx eventfd on a level irqfd, re-armed through the resample eventfd.
+    vm_conf nic-intx 1 256M "pci=nomsi guest.test=ptnet guest.peer=10.0.2.2 guest.exit=poweroff"
+    vm_pt nic-intx nic0 net "bdf=$NIC0"
+    vm_start nic-intx
+    vm_wait nic-intx
+    if ((rc != 0)); then fail nic-intx-ping-gateway "vmm exited $rc, expected 0: $(guest_reason nic-intx ptnet)" nic-intx
+    else scenario_from_guest nic-intx nic-intx-ping-gateway ptnet
+    fi
 fi
 
 # --- vf: a VF created, provisioned and assigned from the device file -----------
