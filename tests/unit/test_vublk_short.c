@@ -1,8 +1,9 @@
 /* test_vublk_short.c: the vhost-user-blk backend resubmits the rest of a
  * short read and retries -EAGAIN instead of failing or half-completing the
  * request. The "image" is a non-blocking pipe: a read returns what the pipe
- * holds (short) and -EAGAIN when it is empty, which a regular file almost
- * never does. The backend's queue code is compiled in (it is not in libvmm). */
+ * holds (short), and when it is empty either -EAGAIN (kernels that honour
+ * O_NONBLOCK in io_uring) or a wait for data; a regular file almost never
+ * does either. The backend's queue code is compiled in (it is not in libvmm). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

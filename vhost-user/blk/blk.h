@@ -26,6 +26,7 @@ struct blk_opts {
     unsigned queues;
     unsigned queue_size;
     unsigned poll_us;
+    unsigned coalesce_us;       /* interrupt coalescing: longest hold of finished requests */
     unsigned publish_delay_us;  /* test knob (vhost-restart.sh): widens the in-flight window */
 };
 

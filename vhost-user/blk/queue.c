@@ -48,6 +48,10 @@ struct qctx {
     struct virtq_seg segs[BLK_SEG_MAX + 2];
     unsigned io_pending;
     bool dirty;                   /* used elements pushed but not published */
+    uint64_t dirty_since;         /* now_ns() of the first of them */
+    unsigned in_hands;            /* heads taken from avail and not published yet */
+    unsigned pushed;              /* used elements pushed since the last publish */
+    unsigned peak;                /* most heads in our hands lately: the driver's depth */
     bool unsubmitted;             /* SQEs prepared since the last io_uring_submit */
     bool warned;
     bool fixed_file;              /* the image is registered file 0 */
@@ -110,7 +114,10 @@ static void complete(struct blk_queue *q, struct qctx *x, uint16_t head, uint8_t
     else
         len = 0;
     virtq_push(&q->vq, head, len);
+    if (!x->dirty && q->dev->opts.coalesce_us)
+        x->dirty_since = now_ns();
     x->dirty = true;
+    x->pushed++;
     /* The inflight flag stays set until used->idx shows the element: a
      * backend killed before publishing must leave the request to be
      * resubmitted, or the guest would wait for it for ever. */
@@ -145,6 +152,8 @@ static void publish(struct blk_queue *q, struct qctx *x, bool sync)
         return;
     x->dirty = false;
     virtq_publish(&q->vq);
+    x->in_hands -= x->pushed;
+    x->pushed = 0;
     if (q->inflight) {
         /* Published: clear the flags, then record the used index they
          * account for. A restarted backend that finds used->idx ahead of
@@ -300,6 +309,7 @@ static void start_request(struct blk_queue *q, struct qctx *x, uint16_t head)
     struct virtq_chain c = { .segs = x->segs, .max_segs = BLK_SEG_MAX + 2 };
     struct req_slot *s = &x->slots[head];
     s->r.iov = s->iov;
+    x->in_hands++;
 
     if (virtq_walk(&q->vq, head, &c) != 0) {
         /* no trustworthy status byte: complete with length 0 */
@@ -315,6 +325,30 @@ static void start_request(struct blk_queue *q, struct qctx *x, uint16_t head)
         complete(q, x, head, s->r.status, VIRTIO_BLK_S_OK, s->r.in_len);
     else if (st != VIRTIO_BLK_S_OK || !submit(q, x, &s->r))
         complete(q, x, head, s->r.status, st == VIRTIO_BLK_S_OK ? VIRTIO_BLK_S_IOERR : (uint8_t)st, 1);
+}
+
+/* Interrupt coalescing. A driver that keeps D requests outstanding (a
+ * guest at queue depth D) resubmits in a burst after each interrupt; the
+ * requests of that burst finish (a page-cache or tmpfs read finishes at
+ * once) while the rest is still coming. Publishing each bit costs the guest
+ * an interrupt each; holding the finished ones until all D are in our hands
+ * costs it one. So: hold while fewer heads are in our hands than the most
+ * seen lately (the driver's depth, `peak`), for at most coalesce_ns from
+ * the first held one; a hold that runs out means the driver's depth went
+ * down, and peak follows it. At depth 1 nothing is ever held, and the
+ * thread never sleeps on held completions. */
+static bool hold_completions(struct qctx *x, uint64_t coalesce_ns, uint64_t now)
+{
+    if (!coalesce_ns)
+        return false;
+    if (x->in_hands > x->peak)
+        x->peak = x->in_hands;
+    if (x->in_hands >= x->peak)
+        return false;   /* everything the driver has is here: nothing more will come */
+    if (now - x->dirty_since < coalesce_ns)
+        return true;
+    x->peak = x->in_hands;
+    return false;
 }
 
 static int poll_avail(struct blk_queue *q, struct qctx *x)
@@ -475,13 +509,15 @@ static void *queue_thread(void *arg)
     virtq_set_notification(&q->vq, false);
     struct poll_window pw;
     poll_window_init(&pw, (uint64_t)q->dev->opts.poll_us * 1000u);
+    uint64_t coalesce_ns = (uint64_t)q->dev->opts.coalesce_us * 1000u;
     uint64_t idle_since = 0;    /* 0: the last pass found work */
     while (!q->stop) {
         int work = poll_avail(q, x);
         work += reap(q, x);
         if (x->dirty && q->dev->opts.publish_delay_us)
             usleep(q->dev->opts.publish_delay_us);
-        publish(q, x, false);
+        if (!x->dirty || !hold_completions(x, coalesce_ns, now_ns()))
+            publish(q, x, false);
         flush_submissions(x);   /* new requests, resubmissions and the call: one syscall */
         if (work) {
             if (idle_since)
@@ -494,6 +530,12 @@ static void *queue_thread(void *arg)
             idle_since = now;
         if (now - idle_since < pw.ns) {
             __builtin_ia32_pause();
+            continue;
+        }
+        if (x->dirty) {
+            /* never sleep on completions held back for coalescing */
+            publish(q, x, false);
+            flush_submissions(x);
             continue;
         }
         /* idle: ask for kicks, re-check, then sleep */
