@@ -11,6 +11,7 @@
 #include "port.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <linux/virtio_net.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,7 +20,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <rte_pause.h>
 #include <rte_vhost.h>
 
 static struct vn_port *vn_ports;
@@ -96,8 +96,10 @@ static void on_destroy_device(int vid)
     if (!p || p->vid != vid)
         return;
     __atomic_store_n(&p->ready, 0, __ATOMIC_SEQ_CST);
+    /* Yield rather than spin: on a loaded host the lcore we wait for may
+     * share this CPU. */
     while (__atomic_load_n(&p->in_use, __ATOMIC_SEQ_CST))
-        rte_pause();
+        sched_yield();
     printf("vhost-user-net: %s: device stopped\n", p->name);
     fflush(stdout);
 }
@@ -118,6 +120,8 @@ static int on_vring_state_changed(int vid, uint16_t vring, int enable)
      * with the vring's lock held and that call takes it again (a deadlock,
      * seen with testpmd's virtio-user); new_device covers the vrings. */
     __atomic_store_n(&p->vring_enabled[vring], enable ? 1 : 0, __ATOMIC_RELEASE);
+    printf("vhost-user-net: %s: vring %u %s\n", p->name, vring, enable ? "enabled" : "disabled");
+    fflush(stdout);
     return 0;
 }
 
