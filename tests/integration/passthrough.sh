@@ -28,7 +28,8 @@
 #   during it (KVM's counters in debugfs) per I/O, all of them and those that
 #   reached the VMM (PIO + MMIO), the latter under 0.05;
 #   vf-released / vf-again: after the VM, the VF is gone from vfio-pci and the
-#   same device file assigns it again (disk test again).
+#   same device file assigns it again (disk test again), this time with the
+#   e1000e in the same VM (two-devices-one-vm: one container, two groups).
 # Prints PASS/FAIL per scenario, ends with "N passed, M failed", exits
 # non-zero on any failure.
 #
@@ -333,14 +334,21 @@ else
     echo "    $vf_bdf after the VM: $([[ -e /sys/bus/pci/devices/$vf_bdf ]] && echo "driver $(driver_of "$vf_bdf")" || echo removed); PF sriov_numvfs $(cat "/sys/bus/pci/devices/$PF/sriov_numvfs")"
 fi
 
-# The same file again.
+# The same file again, and the NIC in the same VM: two groups in one
+# container, one KVM VFIO device.
 mkdir -p "$WORK/vf-again"
-vm_conf vf-again 1 512M "guest.test=disk guest.expect_disk_mib=$DISK_MIB guest.exit=poweroff"
+both=
+[[ $(driver_of "$NIC0") == vfio-pci && $(driver_of "$NIC1") == vfio-pci ]] && both=1
+vm_conf vf-again 1 512M "guest.test=disk${both:+,ptnet} guest.expect_disk_mib=$DISK_MIB guest.peer=10.0.2.2 guest.exit=poweroff"
 cp "$WORK/vf/devices/disk0.conf" "$WORK/vf-again/devices/"
+[[ -n $both ]] && vm_pt vf-again nic0 net "bdf=$NIC0"
 vm_start vf-again
 vm_wait vf-again
 if ((rc != 0)); then fail vf-assigned-again "vmm exited $rc: $(guest_reason vf-again disk)" vf-again
 else scenario_from_guest vf-again vf-assigned-again disk
+fi
+if [[ -z $both ]]; then fail two-devices-one-vm "the NIC functions are not on vfio-pci"
+else scenario_from_guest vf-again two-devices-one-vm ptnet
 fi
 
 finish
