@@ -71,6 +71,18 @@ uint64_t vnet_offered_features(uint64_t backend, uint16_t pairs, bool has_mtu)
     return f;
 }
 
+/* The bits the VMM serves itself (config space, control queue) stay out
+ * of the backend's SET_FEATURES even when it offers them: a backend that
+ * saw CTRL_VQ could take the control queue for its own. MQ goes through:
+ * it tells the backend that more than one pair may run. */
+#define VMM_SERVED_FEATURES (BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) | \
+                             BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MTU))
+
+uint64_t vnet_backend_features(uint64_t driver_features, uint64_t backend_features)
+{
+    return driver_features & backend_features & ~VMM_SERVED_FEATURES;
+}
+
 static void put_le(uint8_t *p, uint64_t v, unsigned len)
 {
     for (unsigned i = 0; i < len; i++)
@@ -198,9 +210,9 @@ static int vnet_start(struct virtio_device *vdev, uint64_t features,
     d->active_pairs = 1;
     if ((ret = enable_pairs(d, d->active_pairs)) < 0)
         return ret;
-    /* The backend gets only what it offered: the config-space and control
-     * bits are the VMM's. */
-    if ((ret = vu_frontend_start(d->fe, features & vu_frontend_features(d->fe), data, nd)) < 0)
+    ret = vu_frontend_start(d->fe, vnet_backend_features(features, vu_frontend_features(d->fe)),
+                            data, nd);
+    if (ret < 0)
         return ret;
     if (ctrl && (features & BIT(VIRTIO_NET_F_CTRL_VQ)) &&
         (ret = net_ctrl_start(&d->ctrl, d->vm->loop, ctrl, features)) < 0) {

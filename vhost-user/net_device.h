@@ -49,6 +49,9 @@ int vhost_net_device_create(struct vm *vm, const struct device_config *dc);
  * VMM serves (MAC, STATUS, CTRL_VQ, MQ when pairs > 1, MTU when set), and
  * of the backend's ring and offload bits those whose prerequisites hold. */
 uint64_t vnet_offered_features(uint64_t backend_features, uint16_t pairs, bool has_mtu);
+/* What the backend's SET_FEATURES carries of the driver's features: only
+ * bits the backend offered, and none of those the VMM serves itself. */
+uint64_t vnet_backend_features(uint64_t driver_features, uint64_t backend_features);
 void vnet_fill_config(uint8_t cfg[VNET_CONFIG_SIZE], const uint8_t mac[6], uint16_t pairs,
                       uint16_t mtu);
 

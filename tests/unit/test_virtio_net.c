@@ -53,6 +53,20 @@ static void test_offered_features(void **state)
                             B(VIRTIO_NET_F_HOST_ECN) | B(VIRTIO_NET_F_GUEST_CSUM));
 }
 
+static void test_backend_features(void **state)
+{
+    (void)state;
+    uint64_t driver = B(VIRTIO_F_VERSION_1) | B(VIRTIO_NET_F_MAC) | B(VIRTIO_NET_F_STATUS) |
+                      B(VIRTIO_NET_F_CTRL_VQ) | B(VIRTIO_NET_F_MQ) | B(VIRTIO_NET_F_MTU) |
+                      B(VIRTIO_NET_F_MRG_RXBUF) | B(VIRTIO_F_EVENT_IDX);
+    /* A DPDK-like backend offering CTRL_VQ, MQ and MTU itself. */
+    uint64_t backend = B(VIRTIO_F_VERSION_1) | B(VIRTIO_NET_F_CTRL_VQ) | B(VIRTIO_NET_F_MQ) |
+                       B(VIRTIO_NET_F_MTU) | B(VIRTIO_NET_F_MRG_RXBUF);
+
+    assert_int_equal(vnet_backend_features(driver, backend),
+                     B(VIRTIO_F_VERSION_1) | B(VIRTIO_NET_F_MQ) | B(VIRTIO_NET_F_MRG_RXBUF));
+}
+
 static void test_config_space(void **state)
 {
     (void)state;
@@ -527,6 +541,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_offered_features),
+        cmocka_unit_test(test_backend_features),
         cmocka_unit_test(test_config_space),
         cmocka_unit_test(test_ctrl_commands),
         cmocka_unit_test(test_ctrl_without_mq),
