@@ -197,7 +197,7 @@ static int probe_bars(struct vfio_pci_dev *v)
         struct vfio_region_info ri = { .argsz = sizeof(ri), .index = (uint32_t)i };
         uint32_t reg;
         enum pci_bar_type type;
-        uint64_t size;
+        uint64_t size, min, max;
 
         if (v->io.ops->region_info(v->io.opaque, &ri) < 0 || ri.size == 0)
             continue;
@@ -208,9 +208,11 @@ static int probe_bars(struct vfio_pci_dev *v)
             type = PCI_BAR_MEM64;
         else
             type = PCI_BAR_MEM32;
-        size = pow2_at_least(ri.size < (type == PCI_BAR_IO ? 4 : 16) ? (type == PCI_BAR_IO ? 4 : 16)
-                                                                       : ri.size);
-        if (size > (type == PCI_BAR_IO ? 0x1000ULL : 0x10000000ULL)) {
+        /* The smallest BARs PCI allows; our windows bound the largest. */
+        min = type == PCI_BAR_IO ? 4 : 16;
+        max = type == PCI_BAR_IO ? 0x1000 : 0x10000000;
+        size = pow2_at_least(ri.size < min ? min : ri.size);
+        if (size > max) {
             fprintf(stderr, "vmm: %s: BAR%d of %llu bytes is larger than our PCI window allows\n",
                     v->name, i, (unsigned long long)ri.size);
             return -ENOSPC;

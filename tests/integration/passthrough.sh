@@ -29,7 +29,8 @@
 #   reached the VMM (PIO + MMIO), the latter under 0.05;
 #   vf-released / vf-again: after the VM, the VF is gone from vfio-pci and the
 #   same device file assigns it again (disk test again), this time with the
-#   e1000e in the same VM (two-devices-one-vm: one container, two groups).
+#   e1000e in the same VM (two-devices-one-vm: one container, two groups),
+#   and blkbench at QD1 (exits per I/O shown, not judged).
 # Prints PASS/FAIL per scenario, ends with "N passed, M failed", exits
 # non-zero on any failure.
 #
@@ -224,6 +225,30 @@ kvm_counter() {
     cat "${dirs[0]}/$1" 2>/dev/null || echo 0
 }
 
+# bench_counters NAME: KVM's counters (all exits, PIO, MMIO) at the guest's
+# GUEST-BENCH-START and GUEST-BENCH-END into e0 and e1 (empty if missed).
+bench_counters() {
+    e0= e1=
+    if console_wait "$1" GUEST-BENCH-START 360; then
+        e0="$(kvm_counter exits) $(kvm_counter io_exits) $(kvm_counter mmio_exits)"
+        if console_wait "$1" GUEST-BENCH-END 300; then
+            e1="$(kvm_counter exits) $(kvm_counter io_exits) $(kvm_counter mmio_exits)"
+        fi
+    fi
+}
+
+# bench_line LABEL: prints the exits per I/O between e0 and e1, all of
+# them and those that reached the VMM; sets BENCH_USER to the latter.
+bench_line() {
+    local a0 i0 m0 a1 i1 m1 line
+    read -r a0 i0 m0 <<<"$e0"
+    read -r a1 i1 m1 <<<"$e1"
+    line=$(awk -v n="$BENCH_COUNT" -v a=$((a1 - a0)) -v u=$((i1 - i0 + m1 - m0)) 'BEGIN {
+        printf "%.3f %.4f", a / n, u / n }')
+    BENCH_USER=${line#* }
+    echo "    telemetry $1: $BENCH_COUNT random 4 KiB reads; $((a1 - a0)) VM exits (${line% *} per I/O), $((i1 - i0)) PIO + $((m1 - m0)) MMIO exits to the VMM ($BENCH_USER per I/O)"
+}
+
 # --- refusals before boot -----------------------------------------------------
 vm_conf bad-bdf 1 256M "guest.exit=poweroff"
 vm_pt bad-bdf disk0 block bdf=0000:3f:1f.7
@@ -291,13 +316,7 @@ fi
 vm_conf vf 1 512M "guest.test=disk,blkbench guest.expect_disk_mib=$DISK_MIB guest.bench_qd=32 guest.bench_count=$BENCH_COUNT guest.exit=poweroff"
 vm_pt vf disk0 block "pf=$PF" vf=0
 vm_start vf
-e0= e1=
-if console_wait vf GUEST-BENCH-START 360; then
-    e0="$(kvm_counter exits) $(kvm_counter io_exits) $(kvm_counter mmio_exits)"
-    if console_wait vf GUEST-BENCH-END 300; then
-        e1="$(kvm_counter exits) $(kvm_counter io_exits) $(kvm_counter mmio_exits)"
-    fi
-fi
+bench_counters vf
 vf_bdf=$(sed -n 's/.*VF 0 of [0-9a-f:.]* is \([0-9a-f:.]*\),.*/\1/p' "$WORK/vf/stderr" | head -n1)
 vm_wait vf
 grep -E '^vmm: disk0' "$WORK/vf/stderr" | sed 's/^/    /' || true
@@ -308,12 +327,8 @@ fi
 result=$(tr -d '\r' <"$WORK/vf/console.log" 2>/dev/null | sed -n 's/^GUEST-BENCH-RESULT //p' | head -n1)
 echo "    blkbench: ${result:-no result}"
 if [[ -n $e0 && -n $e1 ]] && guest_test_ok vf blkbench; then
-    read -r a0 i0 m0 <<<"$e0"
-    read -r a1 i1 m1 <<<"$e1"
-    line=$(awk -v n="$BENCH_COUNT" -v a=$((a1 - a0)) -v u=$((i1 - i0 + m1 - m0)) 'BEGIN {
-        printf "%.3f %.4f", a / n, u / n }')
-    all=${line% *} user=${line#* }
-    echo "    telemetry vf QD32: $BENCH_COUNT random 4 KiB reads; $((a1 - a0)) VM exits ($all per I/O), $((i1 - i0)) PIO + $((m1 - m0)) MMIO exits to the VMM ($user per I/O)"
+    bench_line "vf QD32"
+    user=$BENCH_USER
     if awk -v u="$user" -v m="$USERSPACE_EXITS_PER_IO_MAX" 'BEGIN { exit !(u < m) }'; then
         pass telemetry-vf-qd32
     else
@@ -339,11 +354,15 @@ fi
 mkdir -p "$WORK/vf-again"
 both=
 [[ $(driver_of "$NIC0") == vfio-pci && $(driver_of "$NIC1") == vfio-pci ]] && both=1
-vm_conf vf-again 1 512M "guest.test=disk${both:+,ptnet} guest.expect_disk_mib=$DISK_MIB guest.peer=10.0.2.2 guest.exit=poweroff"
+vm_conf vf-again 1 512M "guest.test=disk${both:+,ptnet},blkbench guest.expect_disk_mib=$DISK_MIB guest.peer=10.0.2.2 guest.bench_qd=1 guest.bench_count=$BENCH_COUNT guest.exit=poweroff"
 cp "$WORK/vf/devices/disk0.conf" "$WORK/vf-again/devices/"
 [[ -n $both ]] && vm_pt vf-again nic0 net "bdf=$NIC0"
 vm_start vf-again
+bench_counters vf-again
 vm_wait vf-again
+# QD1 for comparison (shown, not judged: at QD1 each I/O waits for its
+# interrupt, so the guest halts and is woken once per I/O).
+if [[ -n $e0 && -n $e1 ]]; then bench_line "vf QD1"; fi
 if ((rc != 0)); then fail vf-assigned-again "vmm exited $rc: $(guest_reason vf-again disk)" vf-again
 else scenario_from_guest vf-again vf-assigned-again disk
 fi
