@@ -8,6 +8,7 @@
 #                 testpmd reconnects and traffic flows again
 #   client        --vhost x=SOCK,client against testpmd's server=1 socket;
 #                 after testpmd restarts we reconnect on our own
+#   sigusr1       SIGUSR1 prints the per-port JSON counters on stdout
 #   sigterm       SIGTERM: exit 0, server socket unlinked
 #   jumbo         --pair x,x (hairpin) with 9000-byte frames (chained mbufs)
 #   tap           --pair x,net_tap0 in a network namespace made here: testpmd's
@@ -185,6 +186,15 @@ if kill -0 "$be" 2>/dev/null; then
     fi
 else
     fail sigkill "backend died in the ring scenario"; tail -n 8 "$WORK/rbe.log"
+fi
+
+# --- SIGUSR1 prints the counters -----------------------------------------------
+kill -USR1 "$be" 2>/dev/null
+for _ in $(seq 30); do grep -q '"name":"net_ring0","type":"ethdev"' "$WORK/rbe.log" && break; sleep 0.1; done
+if grep -q '"name":"x","type":"vhost"' "$WORK/rbe.log" && grep -q '"name":"net_ring0","type":"ethdev"' "$WORK/rbe.log"; then
+    pass sigusr1
+else
+    fail sigusr1 "no JSON counters on stdout after SIGUSR1"; tail -n 5 "$WORK/rbe.log"
 fi
 
 # --- SIGTERM: clean exit, socket gone -----------------------------------------
