@@ -71,6 +71,7 @@ struct vm_config {
     char *cmdline;
     enum hugepages_mode hugepages;
     bool debug_exit;                /* the guest may end the VM through port 0x501 */
+    bool stats_marks;               /* the guest may record stats marks through port 0x502 */
     struct device_config *devices;
     size_t n_devices;
 };

@@ -111,7 +111,7 @@ bool cfg_valid_name(const char *s, size_t max);
 /* --- the VM file (config_vm.c) ------------------------------------------ */
 
 enum { VK_NAME, VK_MEMORY, VK_VCPUS, VK_KERNEL, VK_INITRD, VK_CMDLINE, VK_HUGEPAGES, VK_DEVICES,
-       VK_DEBUG_EXIT, VK_COUNT };
+       VK_DEBUG_EXIT, VK_STATS_MARKS, VK_COUNT };
 
 /* The device files named by devices =, each once (compared by inode). */
 struct dev_file {

@@ -34,6 +34,8 @@ static const struct cfg_key vm_keys[] = {
                      .expected = "device files or glob patterns separated by spaces, relative to the VM file's folder" },
     [VK_DEBUG_EXIT] = { .name = "debug-exit", .type = CFG_BOOL, .default_value = "off",
                         .expected = "on or off: whether port 0x501 lets the guest end the VM with a status" },
+    [VK_STATS_MARKS] = { .name = "stats-marks", .type = CFG_BOOL, .default_value = "off",
+                         .expected = "on or off: whether port 0x502 lets the guest record statistics marks (see --stats)" },
     { .name = NULL },
 };
 
@@ -207,5 +209,8 @@ int fill_vm_config(struct loader *L, struct vm_config *out, const struct ini_doc
     out->debug_exit = false;
     if (f[VK_DEBUG_EXIT].e)
         cfg_parse_bool(f[VK_DEBUG_EXIT].e->value, &out->debug_exit);
+    out->stats_marks = false;
+    if (f[VK_STATS_MARKS].e)
+        cfg_parse_bool(f[VK_STATS_MARKS].e->value, &out->stats_marks);
     return L->oom ? -1 : 0;
 }

@@ -39,6 +39,7 @@
 #define LAYOUT_PORT_RTC         0x70
 #define LAYOUT_PORT_COM1        0x3f8
 #define LAYOUT_PORT_DEBUG_EXIT  0x501       /* guest test status, see README */
+#define LAYOUT_PORT_STATS_MARK  0x502       /* guest benchmark marks (stats-marks = on) */
 #define LAYOUT_PORT_PVPANIC     0x505
 #define LAYOUT_PORT_ACPI_SLEEP_CTL  0x600   /* FADT sleep control register (HW-reduced) */
 #define LAYOUT_PORT_ACPI_SLEEP_STS  0x601   /* FADT sleep status register */

@@ -7,6 +7,7 @@
 #include "pci.h"
 #include "platform.h"
 #include "rtc.h"
+#include "stats.h"
 #include "vm.h"
 
 #define SLEEP_CTL_SLP_EN   0x20
@@ -15,7 +16,7 @@
 
 struct platform {
     struct vm *vm;
-    struct device acpi_dev, debug_exit_dev, pvpanic_dev, rtc_dev, host_bridge_dev, post_dev;
+    struct device acpi_dev, debug_exit_dev, stats_mark_dev, pvpanic_dev, rtc_dev, host_bridge_dev, post_dev;
     struct cmos_rtc *rtc;
 };
 
@@ -50,6 +51,19 @@ static void debug_exit_io(void *opaque, uint64_t offset, void *data, uint32_t le
         return;
     }
     vm_request_stop(p->vm, VM_STOP_DEBUG_EXIT, *(uint8_t *)data);
+}
+
+/* A benchmark guest writes a mark id here; see stats_mark_record. */
+static void stats_mark_io(void *opaque, uint64_t offset, void *data, uint32_t len, bool is_write)
+{
+    struct platform *p = opaque;
+
+    (void)offset;
+    if (!is_write) {
+        memset(data, 0xff, len);
+        return;
+    }
+    stats_mark_record(p->vm, *(uint8_t *)data);
 }
 
 static void pvpanic_io(void *opaque, uint64_t offset, void *data, uint32_t len, bool is_write)
@@ -116,6 +130,16 @@ int platform_create(struct vm *vm)
         if (iobus_register(&vm->pio, LAYOUT_PORT_DEBUG_EXIT, 1, debug_exit_io, p,
                            &p->debug_exit_dev)) {
             fprintf(stderr, "vmm: debug-exit port overlaps\n");
+            return -1;
+        }
+    }
+    if (vm->cfg->stats_marks) {
+        vm->stats_marks = stats_marks_create();
+        platform_device(vm, &p->stats_mark_dev, "stats-marks", "stats-marks");
+        if (!vm->stats_marks ||
+            iobus_register(&vm->pio, LAYOUT_PORT_STATS_MARK, 1, stats_mark_io, p,
+                           &p->stats_mark_dev)) {
+            fprintf(stderr, "vmm: cannot set up the stats-marks port\n");
             return -1;
         }
     }

@@ -1,6 +1,9 @@
 #include <errno.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <linux/kvm.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,10 +130,123 @@ static void write_exit_counts(FILE *f, const struct vcpu_exit_counts *e)
     fputc('}', f);
 }
 
+/* At most this many marks are kept; a guest marking in a loop gets the
+ * first ones and one log line. */
+#define STATS_MARKS_MAX 1024
+
+struct stats_mark {
+    uint8_t id;
+    double time_s;           /* since the VM started */
+    double vmm_cpu_s;        /* user + system time of the whole VMM process */
+    char *json;              /* "vcpus": [...], "devices": {...} */
+};
+
+struct stats_marks {
+    pthread_mutex_t lock;
+    struct stats_mark marks[STATS_MARKS_MAX];
+    unsigned n;
+    unsigned long long dropped;
+};
+
+struct stats_marks *stats_marks_create(void)
+{
+    struct stats_marks *m = calloc(1, sizeof(*m));
+
+    if (m)
+        pthread_mutex_init(&m->lock, NULL);
+    return m;
+}
+
+void stats_marks_destroy(struct stats_marks *m)
+{
+    if (!m)
+        return;
+    for (unsigned i = 0; i < m->n; i++)
+        free(m->marks[i].json);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void write_device_counters(FILE *f, struct vm *vm)
+{
+    for (struct device *d = vm->devices; d; d = d->next) {
+        fprintf(f, "%s\n    {\"id\": ", d == vm->devices ? "" : ",");
+        write_json_string(f, d->id);
+        fprintf(f, ", \"class\": ");
+        write_json_string(f, d->class_name);
+        fprintf(f, ", \"path\": ");
+        write_json_string(f, d->path_name);
+        fprintf(f, ", \"model\": ");
+        write_json_string(f, d->model);
+        fprintf(f, ", \"pio_accesses\": %llu, \"mmio_accesses\": %llu, \"irqs_injected\": %llu}",
+                (unsigned long long)atomic_load(&d->stats.pio_accesses),
+                (unsigned long long)atomic_load(&d->stats.mmio_accesses),
+                (unsigned long long)atomic_load(&d->stats.irqs_injected));
+    }
+}
+
+void stats_mark_record(struct vm *vm, uint8_t id)
+{
+    struct stats_marks *m = vm->stats_marks;
+    struct rusage ru;
+    char *json = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    if (!m)
+        return;
+    getrusage(RUSAGE_SELF, &ru);
+    f = open_memstream(&json, &len);
+    if (!f)
+        return;
+    fprintf(f, "\"vcpus\": [");
+    for (unsigned i = 0; i < vm->n_vcpus; i++) {
+        fprintf(f, "%s", i ? ", " : "");
+        write_kvm_stats(f, vm->vcpus[i].stats_fd);
+    }
+    fprintf(f, "], \"devices\": [");
+    write_device_counters(f, vm);
+    fprintf(f, "]");
+    if (fclose(f) != 0) {
+        free(json);
+        return;
+    }
+    pthread_mutex_lock(&m->lock);
+    if (m->n < STATS_MARKS_MAX) {
+        struct stats_mark *k = &m->marks[m->n++];
+        k->id = id;
+        k->time_s = seconds_since(&vm->started);
+        k->vmm_cpu_s = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+        k->json = json;
+        json = NULL;
+    } else if (m->dropped++ == 0) {
+        fprintf(stderr, "vmm: more than %d stats marks: later ones are not kept\n", STATS_MARKS_MAX);
+    }
+    pthread_mutex_unlock(&m->lock);
+    free(json);
+}
+
+static void write_marks(FILE *f, const struct stats_marks *m)
+{
+    fprintf(f, ",\n  \"marks\": [");
+    for (unsigned i = 0; m && i < m->n; i++)
+        fprintf(f, "%s\n    {\"id\": %u, \"time_s\": %.6f, \"vmm_cpu_s\": %.6f, %s}", i ? "," : "",
+                m->marks[i].id, m->marks[i].time_s, m->marks[i].vmm_cpu_s, m->marks[i].json);
+    fprintf(f, "\n  ],\n  \"marks_dropped\": %llu", m ? m->dropped : 0ULL);
+}
+
 int stats_write_json(struct vm *vm, const char *path)
 {
     struct vcpu_exit_counts total = { 0 };
-    struct timespec now;
     double runtime;
     FILE *f = fopen(path, "w");
 
@@ -138,9 +254,7 @@ int stats_write_json(struct vm *vm, const char *path)
         fprintf(stderr, "vmm: --stats %s: %s\n", path, strerror(errno));
         return -1;
     }
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    runtime = (double)(now.tv_sec - vm->started.tv_sec) +
-              (double)(now.tv_nsec - vm->started.tv_nsec) / 1e9;
+    runtime = seconds_since(&vm->started);
     for (unsigned i = 0; i < vm->n_vcpus; i++) {
 #define X(name) total.name += vm->vcpus[i].exits.name;
         EXIT_FIELDS(X)
@@ -165,21 +279,10 @@ int stats_write_json(struct vm *vm, const char *path)
         fputc('}', f);
     }
     fprintf(f, "\n  ],\n  \"devices\": [");
-    for (struct device *d = vm->devices; d; d = d->next) {
-        fprintf(f, "%s\n    {\"id\": ", d == vm->devices ? "" : ",");
-        write_json_string(f, d->id);
-        fprintf(f, ", \"class\": ");
-        write_json_string(f, d->class_name);
-        fprintf(f, ", \"path\": ");
-        write_json_string(f, d->path_name);
-        fprintf(f, ", \"model\": ");
-        write_json_string(f, d->model);
-        fprintf(f, ", \"pio_accesses\": %llu, \"mmio_accesses\": %llu, \"irqs_injected\": %llu}",
-                (unsigned long long)atomic_load(&d->stats.pio_accesses),
-                (unsigned long long)atomic_load(&d->stats.mmio_accesses),
-                (unsigned long long)atomic_load(&d->stats.irqs_injected));
-    }
-    fprintf(f, "\n  ]\n}\n");
+    write_device_counters(f, vm);
+    fprintf(f, "\n  ]");
+    write_marks(f, vm->stats_marks);
+    fprintf(f, "\n}\n");
     if (fclose(f) != 0) {
         fprintf(stderr, "vmm: --stats %s: %s\n", path, strerror(errno));
         return -1;

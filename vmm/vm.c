@@ -16,6 +16,7 @@
 #include "pci.h"
 #include "platform.h"
 #include "registry.h"
+#include "stats.h"
 #include "vm.h"
 
 #define KVM_KICK_SIGNAL SIGUSR1
@@ -271,6 +272,8 @@ void vm_destroy(struct vm *vm)
             dev->ops->teardown(dev);
     }
     platform_destroy(vm);
+    stats_marks_destroy(vm->stats_marks);
+    vm->stats_marks = NULL;
     if (vm->vcpus) {
         for (unsigned i = 0; i < vm->n_vcpus; i++)
             vcpu_destroy(&vm->vcpus[i]);

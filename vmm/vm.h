@@ -70,6 +70,7 @@ struct vm {
     struct irq_router *irq;
     struct pci_bus *pci;
     struct platform *platform;
+    struct stats_marks *stats_marks;   /* NULL unless stats-marks = on */
     struct eventloop *loop;
     struct timespec started;
 
