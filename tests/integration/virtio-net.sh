@@ -244,6 +244,15 @@ kvm_exits() {
     [[ ${#dirs[@]} == 1 && -r ${dirs[0]}/exits ]] && cat "${dirs[0]}/exits"
 }
 
+# kvm_breakdown: KVM's exit counters by kind for the one VM running now
+# ("name=value ..."), to tell where exits per packet go.
+KVM_KINDS="exits halt_exits irq_exits irq_window_exits io_exits mmio_exits request_irq_exits"
+kvm_breakdown() {
+    local dirs=(/sys/kernel/debug/kvm/[0-9]*-*) k
+    [[ ${#dirs[@]} == 1 ]] || return 0
+    for k in $KVM_KINDS; do [[ -r ${dirs[0]}/$k ]] && printf '%s=%s ' "$k" "$(cat "${dirs[0]}/$k")"; done
+}
+
 tap_packets() { echo $(($(cat /sys/class/net/$1/statistics/rx_packets) + $(cat /sys/class/net/$1/statistics/tx_packets))); }
 
 # traffic NAME TAG TAP MIB FLOOD: with NAME running guest tests vnet,nethost
@@ -273,8 +282,17 @@ traffic() {
         kill "$listener" "$(cat "$WORK/$name/pid")" 2>/dev/null || true
     elif ((count > 0)); then
         t0=$SECONDS e0=$(kvm_exits || true) p0=$(tap_packets "$tap")
+        local b0 b1
+        b0=$(kvm_breakdown)
         out=$(ping -f -c "$count" -q -w 150 "$GUEST_IP" 2>&1) || true
         e1=$(kvm_exits || true) p1=$(tap_packets "$tap")
+        b1=$(kvm_breakdown)
+        # Per packet, by kind of exit.
+        [[ -n $b0 && -n $b1 ]] && awk -v a="$b0" -v b="$b1" -v p=$((p1 - p0)) 'BEGIN {
+            n = split(a, x, " "); split(b, y, " "); out = ""
+            for (i = 1; i <= n; i++) { split(x[i], u, "="); split(y[i], v, "=")
+                if (p > 0) out = out sprintf(" %s %.3f", u[1], (v[2] - u[2]) / p) }
+            print "    flood: KVM exits per packet by kind:" out }' 
         line=$(echo "$out" | grep 'packets transmitted' || true)
         [[ $line == "$count packets transmitted, $count received,"*" 0% packet loss"* ]] ||
             flood="ping -f -c $count: ${line:-$(echo "$out" | tail -n 2 | tr '\n' ' ')}"
