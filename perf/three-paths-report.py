@@ -9,10 +9,11 @@ import sys
 
 PATH_NAMES = {
     "emulated": "emulated NVMe",
+    "emulated-noshadow": "emulated NVMe, shadow doorbells off",
     "virtio": "virtio-blk / vhost-user",
     "passthrough": "NVMe VF passthrough",
 }
-PATH_ORDER = ["emulated", "virtio", "passthrough"]
+PATH_ORDER = ["emulated-noshadow", "emulated", "virtio", "passthrough"]
 
 
 def read_env(path):
@@ -208,19 +209,38 @@ def markdown(env, results, jobs, plots):
                     out.append(f"| {r['name']} | {job} | " + " | ".join(fmt(j['per_io'][k], 3) for k in reasons) + " |")
         out.append("")
     out.append("## Does the ordering match the design?\n")
-    out.append("The design predicts exits per I/O: emulated > virtio ~ passthrough (emulation traps every "
-               "doorbell unless shadowed; virtio and the VF only cost the completion interrupt and the halt "
-               "around it).\n")
+    out.append("The design predicts exits per I/O: emulated > virtio ~ passthrough: a classic emulated "
+               "controller traps every doorbell write, while virtio (the backend polls the ring, EVENT_IDX "
+               "suppresses kicks) and the VF (its doorbells are real hardware) only cost the completion "
+               "interrupt and the halt around it. Our emulated NVMe implements shadow doorbells (Doorbell "
+               "Buffer Config, `shadow-doorbells = on` by default), which takes its doorbell traps away; the "
+               "row with them off is the classic emulated controller.\n")
     for job in jobs:
-        vals = {p: results[p]["jobs"][job]["per_io"]["exits"] for p in PATH_ORDER
+        vals = {p: results[p]["jobs"][job]["net_of_idle_per_io"]["exits"] for p in PATH_ORDER
                 if p in results and job in results[p]["jobs"] and "per_io" in results[p]["jobs"][job]}
         if len(vals) < 2:
             out.append(f"- {job}: fewer than two paths measured.")
             continue
-        text = ", ".join(f"{PATH_NAMES[p]} {fmt(v)}" for p, v in vals.items())
-        ok = all(vals["emulated"] >= v for p, v in vals.items() if p != "emulated") if "emulated" in vals else None
-        verdict = "as predicted" if ok else ("SURPRISE: see the notes below" if ok is False else "no emulated run")
+        text = "exits per I/O net of idle: " + ", ".join(f"{PATH_NAMES[p]} {fmt(v)}" for p, v in vals.items())
+        classic = vals.get("emulated-noshadow")
+        others = [v for p, v in vals.items() if p in ("virtio", "passthrough")]
+        if classic is None or not others:
+            verdict = "not enough paths to judge"
+        elif all(classic > v for v in others):
+            verdict = "as predicted (classic emulation costs the most)"
+        else:
+            verdict = "SURPRISE: see below"
         out.append(f"- {job}: {text}: {verdict}.")
+    out.append("")
+    out.append("What the counts say. The exits left on every path are interrupt delivery: `irq_injections` "
+               "(the completion interrupt, plus the guest's timer), `irq_exits` and `irq_window_exits` "
+               "(KVM kicking the vCPU out to inject), `insn_emulation` (accesses KVM emulates in the kernel, "
+               "mostly the guest's local-APIC EOI writes after each interrupt: no APIC virtualisation in this "
+               "nested setup) and `halt_exits`. They scale with interrupts per I/O, which fall with queue "
+               "depth because one interrupt completes several I/Os. The emulated NVMe with shadow doorbells "
+               "therefore lands next to virtio: both trap nothing per request; only the interrupt remains. "
+               "Where a slow disk leaves the guest idle between completions, timer ticks count too: "
+               "\"net of idle\" takes them off.")
     out.append("")
     if plots:
         out.append("## Plots\n")
@@ -232,7 +252,9 @@ def markdown(env, results, jobs, plots):
 
 def gnuplot(outdir, results, jobs, env):
     """Grouped bar charts: one cluster per job, one bar per path."""
-    paths = [p for p in PATH_ORDER if p in results]
+    # gnuplot gives up on a whole plot when one column has no number at all.
+    paths = [p for p in PATH_ORDER if p in results and
+             any("per_io" in results[p]["jobs"].get(j, {}) for j in jobs)]
     if not paths or not jobs:
         return []
     made = []
@@ -265,7 +287,7 @@ set title "{title}\\n{caption}"
 set style data histograms
 set style histogram cluster gap 1
 set style fill solid 0.8 border -1
-set key top left autotitle columnheader
+set key outside top center horizontal autotitle columnheader
 set ylabel "{ylabel}"
 set grid ytics
 {"set logscale y" if logscale else "set yrange [0:*]"}
