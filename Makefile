@@ -134,14 +134,20 @@ test: $(DEPS_STAMP)
 integration: $(DEPS_STAMP) all
 	tests/run-integration
 
+# The main job: one disk through the three I/O paths (perf/three-paths).
 demo: $(DEPS_STAMP)
 	$(MAKE) all
-	perf/demo
+	THREE_PATHS_COMMAND="make demo" perf/three-paths
 
+# Every benchmark, one after the other (about an hour here).
 bench: $(DEPS_STAMP) perf-tools
 	$(MAKE) all
 	perf/boot
 	perf/emulated
+	perf/virtio-blk
+	perf/vhost-blk
+	perf/vhost-net
+	THREE_PATHS_COMMAND="make bench" perf/three-paths
 
 # --- perf tools (not part of `all`) -----------------------------------------
 # build/perf/vhost-blk-driver: a userspace virtio-blk driver speaking vhost-user
