@@ -17,6 +17,7 @@
 #include "frontend.h"
 #include "virtio.h"
 #include "vm.h"
+#include "vu_device.h"
 
 static const char *const queue_sizes[] = { "2",   "4",   "8",   "16",  "32",  "64",
                                            "128", "256", "512", "1024", NULL };
@@ -239,7 +240,6 @@ int vhost_blk_device_create(struct vm *vm, const struct device_config *dc)
     struct vu_frontend_params fp;
     const uint8_t *cfg;
     uint32_t cfg_size;
-    int ret;
 
     if (!d)
         return -1;
@@ -273,19 +273,7 @@ int vhost_blk_device_create(struct vm *vm, const struct device_config *dc)
         goto fail;
 
     /* From here the VM owns d: vm_destroy tears it down. */
-    vm_add_device(vm, &d->dev);
-    if ((ret = virtio_pci_plug(d->vp)) < 0) {
-        fprintf(stderr, "vmm: virtio %s: no room on the PCI bus: %s\n", d->id, strerror(-ret));
-        return -1;
-    }
-    /* A backend that dies or restarts is reconnected to without the
-     * guest noticing (see vu_frontend_watch). */
-    if ((ret = vu_frontend_watch(d->fe, vm->loop)) < 0) {
-        fprintf(stderr, "vmm: virtio %s: cannot watch the backend socket: %s\n", d->id,
-                strerror(-ret));
-        return -1;
-    }
-    return 0;
+    return vu_device_attach(vm, &d->dev, d->vp, d->fe, d->id);
 fail:
     vblk_teardown(&d->dev);
     return -1;

@@ -17,6 +17,7 @@
 #include "net_device.h"
 #include "virtio.h"
 #include "vm.h"
+#include "vu_device.h"
 
 static const char *const queue_sizes[] = { "64", "128", "256", "512", "1024", NULL };
 
@@ -309,7 +310,6 @@ int vhost_net_device_create(struct vm *vm, const struct device_config *dc)
 {
     struct vnet_device *d = calloc(1, sizeof(*d));
     struct vu_frontend_params fp;
-    int ret;
 
     if (!d)
         return -1;
@@ -348,19 +348,7 @@ int vhost_net_device_create(struct vm *vm, const struct device_config *dc)
         goto fail;
 
     /* From here the VM owns d: vm_destroy tears it down. */
-    vm_add_device(vm, &d->dev);
-    if ((ret = virtio_pci_plug(d->vp)) < 0) {
-        fprintf(stderr, "vmm: virtio %s: no room on the PCI bus: %s\n", d->id, strerror(-ret));
-        return -1;
-    }
-    /* A backend that restarts is reconnected to and given the rings and
-     * their enable state again (vu_frontend_watch). */
-    if ((ret = vu_frontend_watch(d->fe, vm->loop)) < 0) {
-        fprintf(stderr, "vmm: virtio %s: cannot watch the backend socket: %s\n", d->id,
-                strerror(-ret));
-        return -1;
-    }
-    return 0;
+    return vu_device_attach(vm, &d->dev, d->vp, d->fe, d->id);
 fail:
     vnet_teardown(&d->dev);
     return -1;
