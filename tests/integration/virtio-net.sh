@@ -482,10 +482,10 @@ if wants two; then
         if ! wait_ready "$DATA/a.sock" "$DATA/b.sock"; then
             fail two-guests-ping "vhost-user-net made no sockets: $(backend_tail two-backend)"
         else
-            vm_conf ga 1 "guest.test=vnet guest.expect_mac=52:54:00:00:03:01 guest.ip=10.0.3.1/24 guest.peer=10.0.3.2 guest.ping_wait=90" \
+            vm_conf ga 1 "guest.test=vnet guest.expect_mac=52:54:00:00:03:01 guest.ip=10.0.3.1/24 guest.peer=10.0.3.2 guest.ping_wait=90 guest.linger=20" \
                 "socket = $DATA/a.sock
 mac = 52:54:00:00:03:01"
-            vm_conf gb 1 "guest.test=vnet guest.expect_mac=52:54:00:00:03:02 guest.ip=10.0.3.2/24 guest.peer=10.0.3.1 guest.ping_wait=90" \
+            vm_conf gb 1 "guest.test=vnet guest.expect_mac=52:54:00:00:03:02 guest.ip=10.0.3.2/24 guest.peer=10.0.3.1 guest.ping_wait=90 guest.linger=20" \
                 "socket = $DATA/b.sock
 mac = 52:54:00:00:03:02"
             vm_start ga

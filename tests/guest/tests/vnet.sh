@@ -7,6 +7,8 @@
 #                         /sys/class/net/eth0/queues), and pings sent from
 #                         every CPU (so every transmit queue is used)
 #   guest.expect_mtu=N    the MTU the device announced
+#   guest.linger=S        after the checks, stay up S seconds (a peer guest
+#                         may still be pinging this one)
 #   guest.restart_wait=S  at the end, print GUEST-VNET-PAUSE (the host then
 #                         kills and restarts the backend), see the peer go
 #                         silent within S seconds, answer again within S
@@ -54,6 +56,12 @@ done
 big=$(ping -c 3 -W 3 -s 4000 "$NET_PEER" 2>&1)
 echo "$big" | grep -q ' 0% packet loss' || fail "ping -s 4000 $NET_PEER: $(echo "$big" | tail -n 2 | tr '\n' ' ')"
 echo "guest: $TEST: $NET_IF $mac ($driver, $rxq/$txq queues, MTU $mtu) up, $(echo "$out" | grep 'packet loss'); 20 pings from each of $ncpu CPUs and 4000-byte pings fine"
+# guest.linger=S: stay up S seconds more, answering pings, so a peer guest
+# that started its checks a little later does not lose its last pings to
+# this VM powering off.
+if linger=$(cmdline_get guest.linger); then
+    sleep "$linger"
+fi
 
 # Across a backend restart: the VMM reconnects and replays the rings with
 # the queue pairs the driver enabled; the guest sees no link change.
