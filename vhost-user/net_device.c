@@ -260,31 +260,6 @@ static void vnet_teardown(struct device *dev)
 
 static const struct device_ops vnet_device_ops = { .teardown = vnet_teardown };
 
-static const struct cfg_value *find_value(const struct device_config *dc, const char *section,
-                                          const char *key)
-{
-    for (size_t i = 0; i < dc->n_values; i++)
-        if (strcmp(dc->values[i].section, section) == 0 && strcmp(dc->values[i].key, key) == 0)
-            return &dc->values[i];
-    return NULL;
-}
-
-/* The MAC is the guest's identity whichever path the file picks: two
- * different ones in [emulated] and [virtio] are a mistake. */
-static int check_mac_agrees(const struct device_config *dc, const uint8_t mac[6])
-{
-    const struct cfg_value *em = find_value(dc, "emulated", "mac");
-    const struct cfg_value *vi = find_value(dc, "virtio", "mac");
-    uint8_t other[6];
-
-    if (!em || !vi || cfg_parse_mac(em->value, other) < 0 || memcmp(other, mac, 6) == 0)
-        return 0;
-    fprintf(stderr, "%s:%d: mac: %s differs from [emulated] mac %s at line %d (expected the "
-            "same MAC on every path, so the guest keeps its address when the path changes)\n",
-            dc->file, vi->line, vi->value, em->value, em->line);
-    return -1;
-}
-
 static int read_config(struct vnet_device *d, const struct device_config *dc)
 {
     uint64_t qs = 0;
@@ -297,8 +272,8 @@ static int read_config(struct vnet_device *d, const struct device_config *dc)
         fprintf(stderr, "vmm: virtio %s: bad mac\n", d->id);   /* config_load checked it */
         return -1;
     }
-    if (check_mac_agrees(dc, d->mac) < 0)
-        return -1;
+    /* The config loader already refused a [virtio] mac that differs from
+     * another path section's (config_device.c, check_macs_agree). */
     d->pairs = (uint16_t)device_config_get_uint(dc, "queues");
     cfg_parse_uint(device_config_get(dc, "queue-size"), &qs);
     d->queue_size = (uint16_t)qs;

@@ -81,6 +81,32 @@ static const struct device_impl *check_path_section(struct loader *L, const stru
     return impl;
 }
 
+/* A device keeps its guest-visible MAC whatever path serves it: every path
+ * section that sets `mac` must set the same one (reported at the later
+ * line, naming the earlier one). */
+static void check_macs_agree(struct loader *L, const struct ini_doc *d)
+{
+    const struct ini_entry *first = NULL;
+    const char *first_sec = NULL;
+    uint8_t want[6], mac[6];
+
+    for (int p = 0; p < IO_PATH_COUNT; p++) {
+        const struct ini_entry *e = doc_find_entry(d, io_path_names[p], "mac");
+        if (!e || cfg_parse_mac(e->value, mac) < 0)
+            continue;   /* absent, or already reported as malformed */
+        if (!first) {
+            first = e;
+            first_sec = io_path_names[p];
+            memcpy(want, mac, sizeof(want));
+        } else if (memcmp(want, mac, sizeof(mac)) != 0) {
+            cfg_report(L, d->seq, d->file, e->line,
+                       "mac: '%s' differs from [%s] mac '%s' at line %d (expected the same MAC "
+                       "in every path section, so that switching path keeps the guest's address)",
+                       e->value, first_sec, first->value, first->line);
+        }
+    }
+}
+
 void check_device_file(struct loader *L, struct dev_state *ds)
 {
     static const char *const allowed[] = { "device", "emulated", "virtio", "passthrough", NULL };
@@ -138,6 +164,7 @@ void check_device_file(struct loader *L, struct dev_state *ds)
         }
         check_path_section(L, d, ds->cls, (enum io_path)p, ps->line);
     }
+    check_macs_agree(L, d);
 }
 
 static bool is_path_section(const char *s)
