@@ -202,29 +202,6 @@ console_wait() {
     return 1
 }
 
-# console_field NAME PATTERN N: the Nth word of the first line starting with PATTERN.
-console_field() {
-    tr -d '\r' <"$WORK/$1/console.log" 2>/dev/null | awk -v p="$2" -v n="$3" 'index($0, p) == 1 { print $n; exit }'
-}
-
-# guest_test_ok NAME TEST: the guest printed "GUEST-TEST TEST: PASS".
-guest_test_ok() { grep -q "^GUEST-TEST $2: PASS" "$WORK/$1/console.log" 2>/dev/null; }
-
-# guest_reason NAME TEST: the guest's own explanation of TEST's failure.
-guest_reason() {
-    local r
-    r=$(tr -d '\r' <"$WORK/$1/console.log" 2>/dev/null | grep "^guest: $2: " | tail -n1 | sed "s/^guest: $2: //")
-    if [[ -n $r ]]; then echo "$r"
-    elif ! grep -q '^GUEST-INIT-REACHED' "$WORK/$1/console.log" 2>/dev/null; then echo "the guest did not reach init (vmm status $rc)"
-    else echo "the guest did not report $2 (vmm status $rc)"
-    fi
-}
-
-# scenario_from_guest NAME SCENARIO TEST: PASS when the guest test passed.
-scenario_from_guest() {
-    if guest_test_ok "$1" "$3"; then pass "$2"; else fail "$2" "$(guest_reason "$1" "$3")" "$1"; fi
-}
-
 # json_query FILE EXPR: evaluate a Python expression over the stats JSON (s),
 # with dev(model) giving that device's entry.
 json_query() {

@@ -189,19 +189,6 @@ console_wait() {
     return 1
 }
 
-guest_test_ok() { grep -q "^GUEST-TEST $2: PASS" "$WORK/$1/console.log" 2>/dev/null; }
-guest_reason() {
-    local r
-    r=$(tr -d '\r' <"$WORK/$1/console.log" 2>/dev/null | grep "^guest: $2: " | tail -n1 | sed "s/^guest: $2: //")
-    if [[ -n $r ]]; then echo "$r"
-    elif ! grep -q '^GUEST-INIT-REACHED' "$WORK/$1/console.log" 2>/dev/null; then echo "the guest did not reach init (vmm status $rc)"
-    else echo "the guest did not report $2 (vmm status $rc)"
-    fi
-}
-scenario_from_guest() {
-    if guest_test_ok "$1" "$3"; then pass "$2"; else fail "$2" "$(guest_reason "$1" "$3")" "$1"; fi
-}
-
 # refused NAME SCENARIO PATTERN [ENV...]: the VMM must exit non-zero before
 # any guest code runs, saying PATTERN.
 refused() {

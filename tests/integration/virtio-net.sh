@@ -209,25 +209,6 @@ console_wait() {
     return 1
 }
 
-console_field() {
-    tr -d '\r' <"$WORK/$1/console.log" 2>/dev/null | awk -v p="$2" -v n="$3" 'index($0, p) == 1 { print $n; exit }'
-}
-
-guest_reason() {
-    local r
-    r=$(tr -d '\r' <"$WORK/$1/console.log" 2>/dev/null | grep "^guest: $2: " | tail -n1 | sed "s/^guest: $2: //")
-    if [[ -n $r ]]; then echo "$r"
-    elif ! grep -q '^GUEST-INIT-REACHED' "$WORK/$1/console.log" 2>/dev/null; then echo "the guest did not reach init (vmm status $rc)"
-    else echo "the guest did not report $2 (vmm status $rc)"
-    fi
-}
-
-# from_guest NAME SCENARIO TEST: PASS when the guest test passed.
-from_guest() {
-    if grep -q "^GUEST-TEST $3: PASS" "$WORK/$1/console.log" 2>/dev/null; then pass "$2"
-    else fail "$2" "$(guest_reason "$1" "$3")" "$1"; fi
-}
-
 json_query() {
     python3 - "$1" "$2" <<'PY' 2>/dev/null
 import json, sys
@@ -398,7 +379,7 @@ mac = $MAC"
         vm_start tp
         traffic tp testpmd dtap0 $TP_MIB 0
         vm_wait tp
-        from_guest tp testpmd-link-mac-ping vnet
+        scenario_from_guest tp testpmd-link-mac-ping vnet
         vm_verdict tp testpmd-vm
     fi
     backend_stop
@@ -440,7 +421,7 @@ mtu = 1400"
         elif ! grep -q 'reconnected to' "$WORK/mq/stderr"; then
             fail testpmd-restart "the VMM did not reconnect to the new testpmd" mq
         else
-            from_guest mq testpmd-restart vnet
+            scenario_from_guest mq testpmd-restart vnet
         fi
     fi
     backend_stop
@@ -463,7 +444,7 @@ mac = $MAC"
             vm_start own
             traffic own own vtap0 $NET_MIB $FLOOD
             vm_wait own
-            from_guest own own-link-mac-ping vnet
+            scenario_from_guest own own-link-mac-ping vnet
             vm_verdict own own-vm
             telemetry own
         fi
