@@ -48,6 +48,17 @@ def fio_summary(path):
     return {"ios": ios, "iops": iops, "runtime_s": runtime_ms / 1000.0, "lat_us": pct}
 
 
+def host_cpu_us(d, job, column, tick, units):
+    """CPU µs per unit of a process the host sampled at the job's console
+    markers (column of the .start/.end samples), or None without samples."""
+    try:
+        a = read_sample(os.path.join(d, job + ".start"))
+        b = read_sample(os.path.join(d, job + ".end"))
+        return (b[column] - a[column]) / tick * 1e6 / units
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def mark_table(stats_path):
     """mark id -> {"time": s, "vmm_cpu": s, "kvm": {stat: sum over vCPUs}, "irqs": device irqs}"""
     stats = json.load(open(stats_path))
@@ -122,14 +133,9 @@ def storage_results(raw, columns, tick):
                 # What the same span costs an idle guest (timer ticks and
                 # host interrupts) taken off: the exits the I/O itself causes.
                 net_per_io[c] = max(0.0, delta - idle_rate.get(c, 0) * secs) / ios
-            backend_cpu = None
-            try:
-                sa = read_sample(os.path.join(d, job + ".start"))
-                sb = read_sample(os.path.join(d, job + ".end"))
-                if path == "virtio":
-                    backend_cpu = (sb[n + 1] - sa[n + 1]) / tick * 1e6 / ios
-            except (OSError, ValueError, IndexError):
-                pass
+            # Samples: the counters, then the VMM's, the disk backend's and
+            # the net backend's CPU ticks, then the time.
+            backend_cpu = host_cpu_us(d, job, n + 1, tick, ios) if path == "virtio" else None
             entry["jobs"][job] = {
                 "ios": fio["ios"], "iops": round(fio["iops"]), "lat_us": fio["lat_us"],
                 "marks": list(spans[job]), "span_s": secs,
@@ -183,14 +189,7 @@ def net_results(raw, columns, tick):
                 continue
             a, b = (marks[m] for m in spans[job])
             per_rt = {c: (b["kvm"].get(c, 0) - a["kvm"].get(c, 0)) / got for c in columns}
-            net_cpu = None
-            try:
-                sa = read_sample(os.path.join(d, job + ".start"))
-                sb = read_sample(os.path.join(d, job + ".end"))
-                if path == "virtio":
-                    net_cpu = (sb[n + 2] - sa[n + 2]) / tick * 1e6 / got
-            except (OSError, ValueError, IndexError):
-                pass
+            net_cpu = host_cpu_us(d, job, n + 2, tick, got) if path == "virtio" else None
             rtts = rtt.split("/") if rtt != "none" else []
             entry["jobs"][job] = {
                 "round_trips": got, "sent": sent, "seconds": secs,
