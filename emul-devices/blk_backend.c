@@ -145,11 +145,32 @@ static int open_image(struct blk_backend *b, const char *path, uint64_t want, ch
         set_err(err, errlen, "the image is empty (give a size to create or extend it)");
         return -1;
     }
+    return blk_image_claim(b->fd, b->read_only, b->blockdev, 0, err, errlen);
+}
+
+int blk_image_claim(int fd, bool read_only, bool blockdev, unsigned wait_ms, char *err,
+                    size_t errlen)
+{
     /* Two writers on one image corrupt it; readers may share. */
-    if (flock(b->fd, (b->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+    while (flock(fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK && wait_ms >= 100) {
+            usleep(100 * 1000);
+            wait_ms -= 100;
+            continue;
+        }
         set_err(err, errlen, errno == EWOULDBLOCK ? "the image is in use by another process"
                                                   : "flock: %s", strerror(errno));
         return -1;
+    }
+    /* A block device's media can change behind the page cache: a VF
+     * assigned to the same namespace writes it by DMA. Write back what the
+     * cache holds dirty, then drop it, so reads see the media. */
+    if (blockdev) {
+        if (fdatasync(fd) < 0) {
+            set_err(err, errlen, "fdatasync: %s", strerror(errno));
+            return -1;
+        }
+        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
     }
     return 0;
 }
@@ -540,6 +561,10 @@ void blk_backend_close(struct blk_backend *b)
     }
     if (b->inflight)
         fprintf(stderr, "vmm: block backend: %u requests still in flight at close\n", b->inflight);
+    /* Nothing of ours stays dirty in the page cache, to be written back
+     * later over what another path (a VF on the same media) wrote since. */
+    if (b->blockdev && !b->read_only && fdatasync(b->fd) < 0)
+        fprintf(stderr, "vmm: block backend: fdatasync at close: %s\n", strerror(errno));
     if (b->ring_ready)
         io_uring_queue_exit(&b->ring);
     if (b->event_fd >= 0)

@@ -26,6 +26,14 @@ typedef void (*blk_done_fn)(void *opaque, int result);
  * writable image. NULL with a message in err on failure. */
 struct blk_backend *blk_backend_open(const char *path, uint64_t size, bool read_only, char *err,
                                      size_t errlen);
+/* What every process serving an image does once it has it open: an
+ * advisory lock (exclusive unless read_only; tried again for up to wait_ms
+ * while another process holds it) so two writers never share an image, and
+ * for a block device the page cache written back and dropped, so reads see
+ * the media even if something that bypasses the cache (a VF on the same
+ * namespace) wrote it. 0, or -1 with a message in err. */
+int blk_image_claim(int fd, bool read_only, bool blockdev, unsigned wait_ms, char *err,
+                    size_t errlen);
 /* Waits for every request still in flight (their callbacks run), then frees. */
 void blk_backend_close(struct blk_backend *b);
 

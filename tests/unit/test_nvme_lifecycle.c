@@ -199,6 +199,17 @@ static void test_bad_device_files(void **state)
     struct blk_backend *b = blk_backend_open(f->img, 0, false, err, sizeof(err));
     assert_null(b);
     assert_non_null(strstr(err, "in use"));
+    /* vhost-user-blk's way in: it waits a little for the lock, then gives
+     * up with the same cause, for writing and for reading alike. */
+    int fd = open(f->img, O_RDWR);
+    assert_true(fd >= 0);
+    err[0] = 0;
+    assert_int_equal(blk_image_claim(fd, false, false, 200, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "in use"));
+    err[0] = 0;
+    assert_int_equal(blk_image_claim(fd, true, false, 0, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "in use"));
+    close(fd);
     attach(f);
 }
 

@@ -2,6 +2,7 @@
  * time over a listening Unix socket; after a disconnect it listens again, so
  * a restarted VMM reconnects (and a restarted backend is reconnected to). */
 #include "blk.h"
+#include "blk_backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +50,8 @@ static unsigned parse_num(const char *s, const char *what, unsigned lo, unsigned
     return (unsigned)v;
 }
 
+static int image_fd = -1;   /* for stop_on_signal */
+
 static int open_image(struct blk_dev *dev)
 {
     int flags = (dev->opts.readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (dev->opts.direct ? O_DIRECT : 0);
@@ -70,7 +73,26 @@ static int open_image(struct blk_dev *dev)
     }
     dev->capacity = bytes / BLK_SECTOR;
     dev->wce = 1;
+    /* A backend restarted after a SIGKILL may find its predecessor not
+     * quite gone: wait a little for its lock. */
+    char err[160];
+    if (blk_image_claim(dev->fd, dev->opts.readonly, S_ISBLK(st.st_mode), 3000, err, sizeof(err)) < 0) {
+        fprintf(stderr, "vhost-user-blk: %s: %s\n", dev->opts.file, err);
+        return -1;
+    }
+    image_fd = dev->fd;
     return 0;
+}
+
+/* SIGTERM/SIGINT: what the guest wrote but the page cache still holds goes
+ * to the media before we go, so it is never written back later over what
+ * another path (a VF on the same namespace) wrote since. */
+static void stop_on_signal(int sig)
+{
+    (void)sig;
+    if (image_fd >= 0)
+        fdatasync(image_fd);
+    _exit(0);
 }
 
 static int listen_on(const char *path)
@@ -127,6 +149,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (open_image(&dev) < 0)
         return 1;
+    struct sigaction stop = { .sa_handler = stop_on_signal };
+    sigaction(SIGTERM, &stop, NULL);
+    sigaction(SIGINT, &stop, NULL);
     for (unsigned i = 0; i < dev.opts.queues; i++)
         if (!(dev.q[i] = blk_queue_new(&dev, i))) {
             fprintf(stderr, "vhost-user-blk: out of memory\n");
