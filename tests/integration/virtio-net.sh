@@ -23,6 +23,8 @@
 #         flood and over the bulk transfer (KVM's debugfs counters around
 #         them, printed against the issue's 0.05 target), the device's MMIO
 #         accesses per packet (kicks go through ioeventfds: asserted < 0.05);
+#         then a hostile guest on the same backend writes random values to
+#         every register of its virtio-net function and pings again (vfuzz);
 #   two:  one build/vhost-user-net with two vhost ports paired, two guests
 #         (10.0.3.1, 10.0.3.2) ping each other.
 # The own and two scenarios FAIL (not skip) without build/vhost-user-net.
@@ -447,6 +449,25 @@ mac = $MAC"
             scenario_from_guest own own-link-mac-ping vnet
             vm_verdict own own-vm
             telemetry own
+            # A hostile guest on the same backend (tests/guest/tests/vfuzz.sh):
+            # random values in every register of the virtio-net function with
+            # bus mastering on, then virtio_net binds again and pings.
+            seed=$RANDOM
+            vm_conf hostile 1 "guest.test=vfuzz guest.vfuzz=net guest.fuzz_seed=$seed guest.fuzz_count=20000" \
+                "socket = $DATA/own.sock
+mac = $MAC"
+            vm_start hostile
+            vm_wait hostile
+            if ((rc == 124)); then
+                fail own-hostile-registers "timed out after ${TIMEOUT}s (seed $seed)" hostile
+            elif grep -q 'lost the backend' "$WORK/hostile/stderr"; then
+                fail own-hostile-registers "our backend went away under the fuzzing (seed $seed): $(backend_tail own-backend)" hostile
+            elif ((rc != 0)); then
+                fail own-hostile-registers "vmm status $rc, expected 0 (seed $seed): $(guest_reason hostile vfuzz)" hostile
+            else
+                scenario_from_guest hostile own-hostile-registers vfuzz
+            fi
+            echo "    hostile: seed $seed; $(grep -c '^regfuzz:' "$WORK/hostile/console.log" 2>/dev/null) BARs/config spaces fuzzed; VMM stderr: $(wc -l <"$WORK/hostile/stderr") lines"
         fi
         backend_stop
     fi

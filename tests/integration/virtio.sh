@@ -4,8 +4,8 @@
 # backend in another process. Needs a working /dev/kvm, so
 # tests/integration/l1-suite.sh runs it inside L1.
 #
-# Three VMs, 512 MiB each, on one fresh 256 MiB image in /tmp, each running
-# the guest tests disk (64 MiB O_DIRECT write, flush, drop caches, read back
+# Four VMs, 512 MiB each, on one fresh 256 MiB image in /tmp, the first
+# three running the guest tests disk (64 MiB O_DIRECT write, flush, drop caches, read back
 # with the same sha256) and blkstat (the request counts) on /dev/vda:
 #   own: build/vhost-user-blk started by the VMM itself ([virtio] backend =,
 #        file =), 1 vCPU, 1 queue, plus 2000 random 4 KiB reads (blkbench);
@@ -13,7 +13,10 @@
 #        asserted to be under a tenth of the I/Os, and the VM's exits per I/O);
 #   qsd: the same image served by qemu-storage-daemon (a backend no one here
 #        wrote), 1 vCPU, 1 queue; stopped with SIGTERM afterwards;
-#   mq:  build/vhost-user-blk with 4 queues, 2 vCPUs.
+#   mq:  build/vhost-user-blk with 4 queues, 2 vCPUs;
+#   hostile: build/vhost-user-blk (2 queues) under a guest that writes
+#        random values to every register of the virtio-blk function, then
+#        checks its data (guest test vfuzz instead of disk and blkstat).
 # Prints PASS/FAIL per scenario with the reason, ends with "N passed, M
 # failed", exits non-zero on any failure. About 20 s per VM.
 #
@@ -180,4 +183,25 @@ queues = 4
 backend = $BACKEND
 file = $IMG"
 disk_verdict mq virtio-own-backend-2vcpu-4queues
+
+# VM 4: a hostile guest (tests/guest/tests/vfuzz.sh): random values at random
+# offsets of the virtio-blk function's BARs and config space with bus
+# mastering on, then virtio_blk binds again and the data written before is
+# still there. Our backend must survive whatever reaches it: the VMM losing
+# it would show in its log.
+seed=$RANDOM
+VM_TESTS=vfuzz VM_ARGS="guest.vfuzz=blk guest.fuzz_seed=$seed guest.fuzz_count=20000" vm hostile 1 "socket = $DATA/hostile.sock
+queues = 2
+backend = $BACKEND
+file = $IMG"
+if ((rc == 124)); then
+    fail virtio-hostile-registers "timed out after ${TIMEOUT}s (seed $seed)" hostile
+elif grep -q 'lost the backend' "$WORK/hostile/stderr"; then
+    fail virtio-hostile-registers "the backend went away under the fuzzing (seed $seed)" hostile
+elif ((rc != 0)); then
+    fail virtio-hostile-registers "vmm status $rc, expected 0 (seed $seed): $(guest_reason hostile vfuzz)" hostile
+else
+    scenario_from_guest hostile virtio-hostile-registers vfuzz
+fi
+echo "    hostile: seed $seed; $(grep -c '^regfuzz:' "$WORK/hostile/console.log" 2>/dev/null) BARs/config spaces fuzzed; VMM stderr: $(wc -l <"$WORK/hostile/stderr") lines"
 finish

@@ -1,11 +1,16 @@
-/* regfuzz BDF SEED COUNT: what a hostile guest does to a PCI device. Writes
- * COUNT random values (and reads) at random offsets of every BAR of BDF
- * (memory BARs through mmap of sysfs resourceN, I/O BARs through pread/
- * pwrite on it) and of its config space (without the command register, so
- * bus mastering stays as the guest had it, and without the BARs, so the
- * ranges stay where the kernel put them). Prints what it did; exits 0
- * unless it could not reach the device at all. The point is what the VMM
- * does meanwhile: it must stay up and keep the rest of the VM working. */
+/* regfuzz BDF SEED COUNT [master]: what a hostile guest does to a PCI
+ * device. Writes COUNT random values (and reads) at random offsets of every
+ * BAR of BDF (memory BARs through mmap of sysfs resourceN, I/O BARs through
+ * pread/pwrite on it) and of its config space (without the command
+ * register, so bus mastering stays as the guest had it, and without the
+ * BARs, so the ranges stay where the kernel put them). With "master", bus
+ * mastering is switched on first, so whatever the random writes start
+ * (virtio queues at random addresses, say) really runs.
+ * regfuzz ports BASE LEN SEED COUNT: the same to a range of I/O ports
+ * through /dev/port.
+ * Prints what it did; exits 0 unless it could not reach the device at all.
+ * The point is what the VMM does meanwhile: it must stay up and keep the
+ * rest of the VM working. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -64,7 +69,9 @@ static unsigned fuzz_mem_bar(const char *path, size_t size, unsigned count)
     return done;
 }
 
-static unsigned fuzz_io_bar(const char *path, size_t size, unsigned count)
+/* SIZE bytes of I/O space at BASE in PATH (an I/O BAR's sysfs resource
+ * file from 0, or /dev/port from the range's first port). */
+static unsigned fuzz_io_range(const char *path, off_t base, size_t size, unsigned count)
 {
     int fd = open(path, O_RDWR);
     unsigned done = 0;
@@ -77,8 +84,8 @@ static unsigned fuzz_io_bar(const char *path, size_t size, unsigned count)
         off_t off = (off_t)((rnd() % size) & ~(len - 1));
         if (off + (off_t)len > (off_t)size)
             continue;
-        if (rnd() % 4 == 0 ? pread(fd, &v, len, off) == (ssize_t)len
-                           : pwrite(fd, &v, len, off) == (ssize_t)len)
+        if (rnd() % 4 == 0 ? pread(fd, &v, len, base + off) == (ssize_t)len
+                           : pwrite(fd, &v, len, base + off) == (ssize_t)len)
             done++;
     }
     close(fd);
@@ -108,16 +115,52 @@ static unsigned fuzz_config(const char *dev, unsigned count)
     return done;
 }
 
+/* Memory and I/O decoding and bus mastering on in the command register. */
+static int enable_bus_master(const char *dev)
+{
+    char path[256];
+    uint16_t cmd;
+    int fd, ok;
+
+    snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", dev);
+    fd = open(path, O_RDWR);
+    if (fd < 0) {
+        perror(path);
+        return 0;
+    }
+    ok = pread(fd, &cmd, 2, 0x04) == 2;
+    cmd |= 0x7;
+    ok = ok && pwrite(fd, &cmd, 2, 0x04) == 2;
+    close(fd);
+    if (!ok)
+        fprintf(stderr, "regfuzz: cannot enable bus mastering on %s\n", dev);
+    return ok;
+}
+
 int main(int argc, char **argv)
 {
     char path[256];
     unsigned count, total = 0;
     FILE *res;
 
-    if (argc != 4) {
-        fprintf(stderr, "usage: regfuzz BDF SEED COUNT\n");
+    if (argc == 6 && strcmp(argv[1], "ports") == 0) {
+        unsigned long base = strtoul(argv[2], NULL, 0), len = strtoul(argv[3], NULL, 0);
+        rng_state = strtoull(argv[4], NULL, 0) | 1;
+        count = (unsigned)strtoul(argv[5], NULL, 0);
+        if (!len || base + len > 0x10000) {
+            fprintf(stderr, "regfuzz: ports 0x%lx+%lu: outside the I/O space\n", base, len);
+            return 2;
+        }
+        total = fuzz_io_range("/dev/port", (off_t)base, len, count);
+        printf("regfuzz: ports 0x%lx-0x%lx: %u accesses\n", base, base + len - 1, total);
+        return total ? 0 : 1;
+    }
+    if (argc < 4 || argc > 5 || (argc == 5 && strcmp(argv[4], "master") != 0)) {
+        fprintf(stderr, "usage: regfuzz BDF SEED COUNT [master] | regfuzz ports BASE LEN SEED COUNT\n");
         return 2;
     }
+    if (argc == 5 && !enable_bus_master(argv[1]))
+        return 1;
     rng_state = strtoull(argv[2], NULL, 0) | 1;
     count = (unsigned)strtoul(argv[3], NULL, 0);
 
@@ -135,7 +178,7 @@ int main(int argc, char **argv)
         if (!start || end <= start)
             continue;
         snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%d", argv[1], bar);
-        unsigned n = (flags & 0x100) ? fuzz_io_bar(path, end - start + 1, count)
+        unsigned n = (flags & 0x100) ? fuzz_io_range(path, 0, end - start + 1, count)
                                      : fuzz_mem_bar(path, end - start + 1, count);
         printf("regfuzz: %s BAR%d (%s, %llu bytes): %u accesses\n", argv[1], bar,
                (flags & 0x100) ? "I/O" : "memory", end - start + 1, n);
