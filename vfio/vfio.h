@@ -52,6 +52,8 @@ extern const struct vfio_dev_io_ops vfio_dev_io_kernel;
 struct vfio_kernel_dev {
     int device_fd;
     int vm_fd;
+    int group_fd;   /* the device's IOMMU group, held open: for a bus reset */
+    int group;
 };
 
 struct vfio_pci_dev;

@@ -43,12 +43,17 @@ struct vfio_cap_perm {
     const char *name;
     enum cap_how how;
     uint8_t size;                      /* 0: up to the next capability */
-    struct { uint8_t off, len; uint32_t mask; } writable[3];
+    /* mask: what the guest may change in its view; of that, the bits of
+     * virt stay in the view only (never reach the device). */
+    struct { uint8_t off, len; uint32_t mask, virt; } writable[3];
 };
 
 static const struct vfio_cap_perm cap_table[] = {
-    /* PMCSR: power state, PME enable, PME status (write 1 to clear). */
-    { CAP_ID_PM, "power management", CAP_PASS, 8, { { 4, 2, 0x8103 } } },
+    /* PMCSR: power state, PME enable, PME status (write 1 to clear). The
+     * power state is the guest's view only: in D3hot vfio-pci revokes the
+     * BARs' mappings, and a guest access through the memory slot that maps
+     * them would fail KVM_RUN itself (EFAULT), taking the whole VM down. */
+    { CAP_ID_PM, "power management", CAP_PASS, 8, { { 4, 2, 0x8103, 0x0003 } } },
     { CAP_ID_MSI, "MSI", CAP_EMULATE, MSI_CAP_SIZE },
     /* Device control (vfio-pci turns a function-level reset bit into its own
      * reset) and the error bits of device status (write 1 to clear). Link,
@@ -139,10 +144,11 @@ static unsigned walk_caps(const uint8_t *phys, uint8_t ids[VFIO_MAX_CAPS],
     return n;
 }
 
-static void set_writable(struct vfio_pci_dev *v, unsigned voff, unsigned len, uint32_t mask)
+static void set_writable(struct vfio_pci_dev *v, unsigned voff, unsigned len, uint32_t mask,
+                         uint32_t virt)
 {
     put_le(&v->pdev.wmask[voff], mask, len);
-    put_le(&v->wthrough[voff], mask, len);
+    put_le(&v->wthrough[voff], mask & ~virt, len);
 }
 
 static int add_msix(struct vfio_pci_dev *v, uint8_t poff)
@@ -218,7 +224,7 @@ static int add_passed(struct vfio_pci_dev *v, const struct vfio_cap_perm *perm, 
     for (unsigned i = 0; i < 3 && perm->writable[i].len; i++)
         if (perm->writable[i].off + perm->writable[i].len <= len)
             set_writable(v, off + perm->writable[i].off, perm->writable[i].len,
-                         perm->writable[i].mask);
+                         perm->writable[i].mask, perm->writable[i].virt);
     if (id == CAP_ID_EXP)
         fix_express(v, off, len);
     v->caps[v->n_caps++] = (struct vfio_vcap){ .id = id, .voff = off, .poff = poff, .len = len,
@@ -242,7 +248,7 @@ int vfio_config_build(struct vfio_pci_dev *v)
     /* ROM (0x30) stays 0 with a zero write mask: no ROM. Header type 0,
      * single function: the guest sees this function alone. */
     p->config[CFG_INTERRUPT_PIN] = v->intx_available ? v->phys[CFG_INTERRUPT_PIN] : 0;
-    set_writable(v, CFG_COMMAND, 2, CMD_WRITE_THROUGH);
+    set_writable(v, CFG_COMMAND, 2, CMD_WRITE_THROUGH, 0);
 
     n = walk_caps(v->phys, ids, offs, lens);
     /* pci_add_capability links the newest first: add in reverse to keep the

@@ -43,9 +43,67 @@ static int k_set_irqs(void *o, const struct vfio_irq_set *set)
                                                                                           : 0;
 }
 
+/* Whether the function can reset itself alone: FLR in its PCIe capability
+ * (Device Capabilities bit 28) or its Advanced Features capability. */
+static bool k_has_flr(const struct vfio_kernel_dev *k)
+{
+    struct vfio_region_info r = { .argsz = sizeof(r), .index = VFIO_PCI_CONFIG_REGION_INDEX };
+    uint8_t cfg[256];
+
+    if (ioctl(k->device_fd, VFIO_DEVICE_GET_REGION_INFO, &r) < 0 ||
+        pread(k->device_fd, cfg, sizeof(cfg), (off_t)r.offset) != (ssize_t)sizeof(cfg) ||
+        !(cfg[0x06] & 0x10))
+        return false;
+    /* At most 48 capabilities fit; a longer chain is a loop. */
+    for (unsigned pos = cfg[0x34] & 0xfc, n = 0; pos >= 0x40 && pos <= 0xfc && n < 48;
+         pos = cfg[pos + 1] & 0xfc, n++) {
+        if (cfg[pos] == 0x10 && pos + 8 <= 0x100 && (cfg[pos + 7] & 0x10))
+            return true;   /* PCIe: Device Capabilities bit 28 */
+        if (cfg[pos] == 0x13 && pos + 4 <= 0x100 && (cfg[pos + 3] & 0x02))
+            return true;   /* Advanced Features: FLR capable */
+    }
+    return false;
+}
+
+/* A secondary bus reset through VFIO (a PCI hot reset), when every function
+ * it would reset is in this device's IOMMU group, which we hold. */
+static int k_hot_reset(const struct vfio_kernel_dev *k)
+{
+    enum { MAX_DEPS = 32 };
+    struct vfio_pci_hot_reset_info *info;
+    size_t size = sizeof(*info) + MAX_DEPS * sizeof(struct vfio_pci_dependent_device);
+    struct {
+        struct vfio_pci_hot_reset hdr;
+        int32_t group_fd;
+    } reset = { .hdr = { .argsz = sizeof(reset), .count = 1 }, .group_fd = k->group_fd };
+    int ret = 0;
+
+    if (k->group_fd < 0 || !(info = calloc(1, size)))
+        return -ENOMEM;
+    info->argsz = (uint32_t)size;
+    if (ioctl(k->device_fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, info) < 0)
+        ret = -errno;
+    for (uint32_t i = 0; ret == 0 && i < info->count && i < MAX_DEPS; i++)
+        if ((int)info->devices[i].group_id != k->group)
+            ret = -EPERM;   /* it would reset a function someone else may hold */
+    free(info);
+    if (ret == 0 && ioctl(k->device_fd, VFIO_DEVICE_PCI_HOT_RESET, &reset) < 0)
+        ret = -errno;
+    return ret;
+}
+
+/* Without FLR, VFIO_DEVICE_RESET falls back to a PM reset (D3hot -> D0),
+ * which many functions take without resetting their registers (QEMU's
+ * e1000e is one): a guest that scribbled over them would hand the next VM a
+ * dead function. A bus reset does reset it, so that comes first when it
+ * touches nothing outside the group. */
 static int k_reset(void *o)
 {
-    return ioctl(((struct vfio_kernel_dev *)o)->device_fd, VFIO_DEVICE_RESET) < 0 ? -errno : 0;
+    const struct vfio_kernel_dev *k = o;
+
+    if (!k_has_flr(k) && k_hot_reset(k) == 0)
+        return 0;
+    return ioctl(k->device_fd, VFIO_DEVICE_RESET) < 0 ? -errno : 0;
 }
 
 static ssize_t k_read(void *o, uint64_t off, void *buf, size_t len)
@@ -170,6 +228,8 @@ int vfio_host_open(struct vfio_host_dev *h, struct vm *vm, int group, const char
     h->group = group;
     h->kdev.device_fd = -1;
     h->kdev.vm_fd = vm->vm_fd;
+    h->kdev.group_fd = -1;
+    h->kdev.group = group;
     snprintf(path, sizeof(path), "/dev/vfio/%d", group);
     h->group_fd = open(path, O_RDWR | O_CLOEXEC);
     if (h->group_fd < 0) {
@@ -214,6 +274,7 @@ int vfio_host_open(struct vfio_host_dev *h, struct vm *vm, int group, const char
         goto fail;
     }
     h->kvm_added = true;
+    h->kdev.group_fd = h->group_fd;
     h->kdev.device_fd = ioctl(h->group_fd, VFIO_GROUP_GET_DEVICE_FD, bdf);
     if (h->kdev.device_fd < 0) {
         ret = -errno;

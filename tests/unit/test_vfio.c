@@ -350,9 +350,14 @@ static void test_permission_table(void **state)
     cfg_write(f, exp + 0x0c, 0xffffffff, 4);
     assert_int_equal(cfg_read(f, exp + 0x0c, 4), 0);
     assert_int_equal(fk.cfg[CAP_EXP + 0x0c], 0x11);
-    /* PMCSR power state: through. */
-    cfg_write(f, pm + 4, 0x0003, 2);
-    assert_int_equal(fk.cfg[CAP_PM + 4], 0x03);
+    /* PMCSR power state: the guest's view only (D3hot on the device would
+     * revoke the BAR mappings under the guest); PME enable goes through. */
+    cfg_write(f, pm + 4, 0x0103, 2);
+    assert_int_equal(cfg_read(f, pm + 4, 2) & 0x0103, 0x0103);
+    assert_int_equal(fk.cfg[CAP_PM + 4] & 0x03, 0);
+    assert_int_equal(fk.cfg[CAP_PM + 5] & 0x01, 0x01);
+    cfg_write(f, pm + 4, 0x0000, 2);
+    assert_int_equal(cfg_read(f, pm + 4, 2) & 0x0103, 0);
     /* The MSI capability is ours: never reaches the device. */
     cfg_write(f, find_cap(f, 0x05) + 4, 0xfee00000, 4);
     assert_int_equal(fk.cfg[CAP_MSI + 4], 0);
