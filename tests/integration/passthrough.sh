@@ -19,7 +19,9 @@
 #   assigned whole; the guest's e1000e gets link and pings QEMU's gateway
 #   10.0.2.2 (tests/guest/tests/ptnet.sh); meanwhile a second VMM asking
 #   for the same device is refused (in use); nic-intx: the same with the
-#   guest on legacy INTx (pci=nomsi);
+#   guest on legacy INTx (pci=nomsi); nic-hostile: the guest writes random
+#   values to the assigned NIC's BARs and config space (the VMM stays up),
+#   and the next VM's e1000e pings (the VMM's reset cleared the function);
 #   vf: a device file with pf = PF, vf = 0: the VMM creates the VF,
 #   provisions it (NVMe virtualization management) and binds it to vfio-pci;
 #   the guest's nvme driver writes 64 MiB, flushes, drops caches and reads
@@ -30,7 +32,10 @@
 #   vf-released / vf-again: after the VM, the VF is gone from vfio-pci and the
 #   same device file assigns it again (disk test again), this time with the
 #   e1000e in the same VM (two-devices-one-vm: one container, two groups),
-#   and blkbench at QD1 (exits per I/O shown, not judged).
+#   and blkbench at QD1 (exits per I/O shown, not judged);
+#   switch-*: one disk file switched emulated -> virtio -> passthrough ->
+#   emulated on the PF's namespace, data checked chunk by chunk across the
+#   boots and against the media (guest test blkdigest).
 # Prints PASS/FAIL per scenario, ends with "N passed, M failed", exits
 # non-zero on any failure.
 #
@@ -297,6 +302,32 @@ else
     if ((rc != 0)); then fail nic-intx-ping-gateway "vmm exited $rc, expected 0: $(guest_reason nic-intx ptnet)" nic-intx
     else scenario_from_guest nic-intx nic-intx-ping-gateway ptnet
     fi
+
+    # A hostile guest on the assigned NIC: random values at random offsets of
+    # its BARs and config space with its driver unbound (regfuzz; config
+    # writes go through our permission table, MSI-X table writes through our
+    # trap, the rest reaches the function). The VMM must stay up and end
+    # cleanly, and the next VM must get a working NIC: what the noise left
+    # in the function (QEMU's e1000e keeps it across the PM reset that
+    # VFIO_DEVICE_RESET does without FLR) is cleared by the bus reset the
+    # VMM does at release.
+    seed=$RANDOM
+    vm_conf nic-hostile 1 256M "guest.test=regfuzz guest.fuzz_driver=e1000e guest.fuzz_seed=$seed guest.fuzz_count=20000 guest.exit=poweroff"
+    vm_pt nic-hostile nic0 net "bdf=$NIC0"
+    vm_start nic-hostile
+    vm_wait nic-hostile
+    if ((rc == 124)); then fail nic-hostile-registers "timed out after ${TIMEOUT}s (seed $seed)" nic-hostile
+    elif ((rc != 0)); then fail nic-hostile-registers "vmm exited $rc (seed $seed): $(guest_reason nic-hostile regfuzz)" nic-hostile
+    else scenario_from_guest nic-hostile nic-hostile-registers regfuzz
+    fi
+    echo "    nic-hostile: seed $seed; $(grep -c '^regfuzz:' "$WORK/nic-hostile/console.log" 2>/dev/null) BARs/config spaces fuzzed; VMM stderr: $(wc -l <"$WORK/nic-hostile/stderr") lines"
+    vm_conf nic-after-hostile 1 256M "guest.test=ptnet guest.peer=10.0.2.2 guest.exit=poweroff"
+    vm_pt nic-after-hostile nic0 net "bdf=$NIC0"
+    vm_start nic-after-hostile
+    vm_wait nic-after-hostile
+    if ((rc != 0)); then fail nic-reset-after-hostile "vmm exited $rc: $(guest_reason nic-after-hostile ptnet)" nic-after-hostile
+    else scenario_from_guest nic-after-hostile nic-reset-after-hostile ptnet
+    fi
 fi
 
 # --- vf: a VF created, provisioned and assigned from the device file -----------
@@ -355,6 +386,84 @@ else scenario_from_guest vf-again vf-assigned-again disk
 fi
 if [[ -z $both ]]; then fail two-devices-one-vm "the NIC functions are not on vfio-pci"
 else scenario_from_guest vf-again two-devices-one-vm ptnet
+fi
+
+# --- path switch: one disk file, one namespace, the three paths in turn ------
+# The device file keeps all three sections; each boot changes only path =:
+# emulated (our NVMe model on the PF's namespace as L1 sees it), virtio
+# (build/vhost-user-blk, started by the VMM, on the same block device),
+# passthrough (VF 0, which shares the namespace), emulated again. Each boot
+# rewrites 8 of 32 1-MiB chunks near the end of the namespace (the first
+# writes all 32) and prints every chunk's sha256 (guest test blkdigest):
+# the chunks it left alone must read as the previous boot left them, and
+# after each boot L1 reads the media with O_DIRECT and must find what the
+# guest saw. Between paths nothing may be lost or come back stale (the
+# emulated path and the backend read through L1's page cache; the VF does
+# not).
+MEDIA=
+for _ in $(seq 50); do
+    MEDIA=$(ls /sys/block 2>/dev/null | grep -E '^nvme[0-9]+n1$' | head -n1)
+    [[ -n $MEDIA && -b /dev/$MEDIA ]] && break
+    sleep 0.1
+done
+SW_SKIP=$((DISK_MIB - 40)) SW_CHUNKS=32
+declare -a SW_PREV=()
+# switch_boot NAME PATH GUEST_DISK WRITE: one boot of the switch series.
+switch_boot() {
+    local name=$1 path=$2 gdisk=$3 write=$4 c got media bad=
+    vm_conf "$name" 1 512M "guest.test=blkdigest guest.disk=$gdisk guest.digest_skip=$SW_SKIP guest.digest_mib=$SW_CHUNKS guest.digest_write=$write guest.exit=poweroff"
+    cat >"$WORK/$name/devices/disk0.conf" <<CONF
+[device]
+id    = disk0
+class = block
+path  = $path
+
+[emulated]
+model = nvme
+file  = /dev/$MEDIA
+
+[virtio]
+socket  = /run/pt-switch.sock
+backend = $ROOT/build/vhost-user-blk
+file    = /dev/$MEDIA
+
+[passthrough]
+pf = $PF
+vf = 0
+CONF
+    vm_start "$name"
+    vm_wait "$name"
+    if ((rc != 0)) || ! guest_test_ok "$name" blkdigest; then
+        fail "switch-$name" "vmm exited $rc: $(guest_reason "$name" blkdigest)" "$name"
+        SW_PREV=()
+        return
+    fi
+    declare -a cur=()
+    while read -r c got; do cur[c]=$got; done < <(tr -d '\r' <"$WORK/$name/console.log" | sed -n 's/^GUEST-DIGEST \([0-9]*\) \([0-9a-f]\{64\}\)$/\1 \2/p')
+    local wfirst=${write%%:*} wn=${write#*:}
+    for ((c = 0; c < SW_CHUNKS; c++)); do
+        if [[ -z ${cur[c]:-} ]]; then bad="no digest of chunk $c"; break; fi
+        if ((c < wfirst || c >= wfirst + wn)) && [[ ${#SW_PREV[@]} -gt 0 && ${cur[c]} != "${SW_PREV[c]}" ]]; then
+            bad="chunk $c (not written this boot) reads ${cur[c]:0:16}..., the previous boot left ${SW_PREV[c]:0:16}..."
+            break
+        fi
+        media=$(dd if="/dev/$MEDIA" bs=1M skip=$((SW_SKIP + c)) count=1 iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)
+        if [[ $media != "${cur[c]}" ]]; then
+            bad="chunk $c on the media (O_DIRECT in L1) is ${media:0:16}..., the guest read ${cur[c]:0:16}..."
+            break
+        fi
+    done
+    if [[ -n $bad ]]; then fail "switch-$name" "path $path: $bad" "$name"; SW_PREV=()
+    else pass "switch-$name"; SW_PREV=("${cur[@]}"); fi
+}
+if [[ -z $MEDIA ]]; then
+    fail switch-paths "no block device of the PF's namespace in L1 (/sys/block: $(ls /sys/block | tr '\n' ' '))"
+else
+    echo "--- path switch on /dev/$MEDIA, chunks of 1 MiB from MiB $SW_SKIP"
+    switch_boot emulated emulated /dev/nvme0n1 0:32
+    switch_boot virtio virtio /dev/vda 8:8
+    switch_boot passthrough passthrough /dev/nvme0n1 16:8
+    switch_boot emulated-again emulated /dev/nvme0n1 24:8
 fi
 
 finish
