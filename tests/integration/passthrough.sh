@@ -316,11 +316,7 @@ else
     vm_pt nic-hostile nic0 net "bdf=$NIC0"
     vm_start nic-hostile
     vm_wait nic-hostile
-    if ((rc == 124)); then fail nic-hostile-registers "timed out after ${TIMEOUT}s (seed $seed)" nic-hostile
-    elif ((rc != 0)); then fail nic-hostile-registers "vmm exited $rc (seed $seed): $(guest_reason nic-hostile regfuzz)" nic-hostile
-    else scenario_from_guest nic-hostile nic-hostile-registers regfuzz
-    fi
-    echo "    nic-hostile: seed $seed; $(grep -c '^regfuzz:' "$WORK/nic-hostile/console.log" 2>/dev/null) BARs/config spaces fuzzed; VMM stderr: $(wc -l <"$WORK/nic-hostile/stderr") lines"
+    hostile_verdict nic-hostile nic-hostile-registers regfuzz "$seed"
     vm_conf nic-after-hostile 1 256M "guest.test=ptnet guest.peer=10.0.2.2 guest.exit=poweroff"
     vm_pt nic-after-hostile nic0 net "bdf=$NIC0"
     vm_start nic-after-hostile

@@ -45,3 +45,22 @@ guest_reason() {
 scenario_from_guest() {
     if guest_test_ok "$1" "$3"; then pass "$2"; else fail "$2" "$(guest_reason "$1" "$3")" "$1"; fi
 }
+
+# hostile_verdict NAME SCENARIO TEST SEED: after a hostile-guest VM (rc set
+# by the caller's wait): it ended by itself with status 0, no vhost-user
+# backend went away under it, the VMM logged once per kind of problem (not
+# per access: at most 100 lines) and the guest test TEST passed. Then a
+# line on what it did.
+hostile_verdict() {
+    local name=$1 scenario=$2 test=$3 seed=$4 d=$WORK/$1 lines
+    lines=$(grep -c '' "$d/stderr" 2>/dev/null || true)
+    if ((rc == 124)); then fail "$scenario" "timed out (seed $seed)" "$name"
+    elif ((${lines:-0} > 100)); then
+        fail "$scenario" "the VMM wrote $lines lines to stderr: not once per problem (seed $seed)" "$name"
+    elif grep -q 'lost the backend' "$d/stderr" 2>/dev/null; then
+        fail "$scenario" "the backend went away under the fuzzing (seed $seed)" "$name"
+    elif ((rc != 0)); then fail "$scenario" "vmm status $rc, expected 0 (seed $seed): $(guest_reason "$name" "$test")" "$name"
+    else scenario_from_guest "$name" "$scenario" "$test"
+    fi
+    echo "    $name: seed $seed; $(grep -c '^regfuzz:' "$d/console.log" 2>/dev/null) BARs/config spaces fuzzed; VMM stderr: ${lines:-0} lines"
+}

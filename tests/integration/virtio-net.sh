@@ -458,16 +458,7 @@ mac = $MAC"
 mac = $MAC"
             vm_start hostile
             vm_wait hostile
-            if ((rc == 124)); then
-                fail own-hostile-registers "timed out after ${TIMEOUT}s (seed $seed)" hostile
-            elif grep -q 'lost the backend' "$WORK/hostile/stderr"; then
-                fail own-hostile-registers "our backend went away under the fuzzing (seed $seed): $(backend_tail own-backend)" hostile
-            elif ((rc != 0)); then
-                fail own-hostile-registers "vmm status $rc, expected 0 (seed $seed): $(guest_reason hostile vfuzz)" hostile
-            else
-                scenario_from_guest hostile own-hostile-registers vfuzz
-            fi
-            echo "    hostile: seed $seed; $(grep -c '^regfuzz:' "$WORK/hostile/console.log" 2>/dev/null) BARs/config spaces fuzzed; VMM stderr: $(wc -l <"$WORK/hostile/stderr") lines"
+            hostile_verdict hostile own-hostile-registers vfuzz "$seed"
         fi
         backend_stop
     fi

@@ -194,14 +194,5 @@ VM_TESTS=vfuzz VM_ARGS="guest.vfuzz=blk guest.fuzz_seed=$seed guest.fuzz_count=2
 queues = 2
 backend = $BACKEND
 file = $IMG"
-if ((rc == 124)); then
-    fail virtio-hostile-registers "timed out after ${TIMEOUT}s (seed $seed)" hostile
-elif grep -q 'lost the backend' "$WORK/hostile/stderr"; then
-    fail virtio-hostile-registers "the backend went away under the fuzzing (seed $seed)" hostile
-elif ((rc != 0)); then
-    fail virtio-hostile-registers "vmm status $rc, expected 0 (seed $seed): $(guest_reason hostile vfuzz)" hostile
-else
-    scenario_from_guest hostile virtio-hostile-registers vfuzz
-fi
-echo "    hostile: seed $seed; $(grep -c '^regfuzz:' "$WORK/hostile/console.log" 2>/dev/null) BARs/config spaces fuzzed; VMM stderr: $(wc -l <"$WORK/hostile/stderr") lines"
+hostile_verdict hostile virtio-hostile-registers vfuzz "$seed"
 finish
