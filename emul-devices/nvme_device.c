@@ -42,7 +42,6 @@ const struct cfg_key nvme_device_keys[] = {
 #define NVME_PCI_CLASS       0x010802   /* mass storage, NVM, NVMe */
 #define NVME_PCI_SUBSYS_VEN  0x1af4
 #define NVME_PCI_SUBSYS_ID   0x1100
-#define SERIAL_MAX           20
 
 struct nvme_device {
     struct device dev;           /* first: nvme_device_ctrl casts */
@@ -191,46 +190,6 @@ static void nvme_device_teardown(struct device *dev)
 
 static const struct device_ops nvme_device_ops = { .teardown = nvme_device_teardown };
 
-static void key_error(const struct device_config *dc, const char *key, const char *fmt, ...)
-{
-    int line = dc->path_line;
-    va_list ap;
-
-    for (size_t i = 0; i < dc->n_values; i++)
-        if (strcmp(dc->values[i].section, io_path_name(dc->path)) == 0 &&
-            strcmp(dc->values[i].key, key) == 0)
-            line = dc->values[i].line;
-    fprintf(stderr, "%s:%d: %s: ", dc->file, line, key);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-/* The guest-visible serial: the key, or the device id, so it stays the
- * same whichever I/O path the file picks. */
-static int pick_serial(const struct device_config *dc, char serial[SERIAL_MAX + 1])
-{
-    const char *s = device_config_get(dc, "serial");
-
-    if (!s) {
-        snprintf(serial, SERIAL_MAX + 1, "%s", dc->id);
-        return 0;
-    }
-    if (strlen(s) > SERIAL_MAX) {
-        key_error(dc, "serial", "'%s' is longer than %d characters", s, SERIAL_MAX);
-        return -1;
-    }
-    for (const char *p = s; *p; p++) {
-        if (*p < 0x20 || *p > 0x7e) {
-            key_error(dc, "serial", "'%s' holds a character that is not printable ASCII", s);
-            return -1;
-        }
-    }
-    snprintf(serial, SERIAL_MAX + 1, "%s", s);
-    return 0;
-}
-
 static int open_image(struct nvme_device *d, const struct device_config *dc)
 {
     const char *size_text = device_config_get(dc, "size");
@@ -241,7 +200,7 @@ static int open_image(struct nvme_device *d, const struct device_config *dc)
     d->blk = blk_backend_open(d->path, size, device_config_get_bool(dc, "read-only"), err,
                               sizeof(err));
     if (!d->blk) {
-        key_error(dc, "file", "%s: %s", d->path, err);
+        device_config_key_error(dc, "file", "%s: %s", d->path, err);
         return -1;
     }
     return 0;
@@ -272,7 +231,7 @@ int nvme_device_create(struct vm *vm, const struct device_config *dc)
 {
     struct nvme_device *d = calloc(1, sizeof(*d));
     struct nvme_ctrl_params params;
-    char serial[SERIAL_MAX + 1];
+    char serial[DEVICE_SERIAL_MAX + 1];
     int ret;
 
     if (!d)
@@ -283,7 +242,7 @@ int nvme_device_create(struct vm *vm, const struct device_config *dc)
     d->path = device_config_get_path(dc, "file");
     d->dev = (struct device){ .id = d->id, .class_name = "block", .path_name = "emulated",
                               .model = "nvme", .ops = &nvme_device_ops };
-    if (!d->id || !d->path || pick_serial(dc, serial) < 0 || open_image(d, dc) < 0 ||
+    if (!d->id || !d->path || device_config_serial(dc, serial) < 0 || open_image(d, dc) < 0 ||
         setup_pci(d, vm) < 0)
         goto fail;
     params = (struct nvme_ctrl_params){

@@ -41,23 +41,6 @@ struct pt_device {
     struct vfio_pci_dev *vdev;
 };
 
-__attribute__((format(printf, 3, 4)))
-static void key_error(const struct device_config *dc, const char *key, const char *fmt, ...)
-{
-    int line = dc->path_line;
-    va_list ap;
-
-    for (size_t i = 0; key && i < dc->n_values; i++)
-        if (strcmp(dc->values[i].section, "passthrough") == 0 &&
-            strcmp(dc->values[i].key, key) == 0)
-            line = dc->values[i].line;
-    fprintf(stderr, "%s:%d: %s%s", dc->file, line, key ? key : "", key ? ": " : "");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
 static void pt_teardown(struct device *dev)
 {
     struct pt_device *d = (struct pt_device *)dev;
@@ -83,36 +66,36 @@ static int pick_function(struct pt_device *d, const struct device_config *dc)
 
     d->key = bdf ? "bdf" : "pf";
     if (bdf && (pf || vf)) {
-        key_error(dc, "bdf", "give either bdf (a whole device) or pf and vf (a virtual function), "
+        device_config_key_error(dc, "bdf", "give either bdf (a whole device) or pf and vf (a virtual function), "
                   "not both");
         return -1;
     }
     if (!bdf && !pf && !vf) {
-        key_error(dc, NULL, "[passthrough] needs bdf = DOMAIN:BUS:DEV.FN (a whole device) or "
+        device_config_key_error(dc, NULL, "[passthrough] needs bdf = DOMAIN:BUS:DEV.FN (a whole device) or "
                   "pf = DOMAIN:BUS:DEV.FN with vf = N");
         return -1;
     }
     if (bdf) {
         if (iommu_parse_bdf(bdf, d->bdf) < 0) {
-            key_error(dc, "bdf", "'%s' is not a PCI address (expected DOMAIN:BUS:DEV.FN in hex, "
+            device_config_key_error(dc, "bdf", "'%s' is not a PCI address (expected DOMAIN:BUS:DEV.FN in hex, "
                       "e.g. 0000:01:00.0)", bdf);
             return -1;
         }
         return 0;
     }
     if (!pf || !vf) {
-        key_error(dc, pf ? "pf" : "vf", "pf and vf go together (a VF index of a PF)");
+        device_config_key_error(dc, pf ? "pf" : "vf", "pf and vf go together (a VF index of a PF)");
         return -1;
     }
     if (iommu_parse_bdf(pf, pf_bdf) < 0) {
-        key_error(dc, "pf", "'%s' is not a PCI address (expected DOMAIN:BUS:DEV.FN in hex, "
+        device_config_key_error(dc, "pf", "'%s' is not a PCI address (expected DOMAIN:BUS:DEV.FN in hex, "
                   "e.g. 0000:01:00.0)", pf);
         return -1;
     }
     d->lease = sriov_vf_acquire(pf_bdf, (unsigned)device_config_get_uint(dc, "vf"), d->bdf, err,
                                 sizeof(err));
     if (!d->lease) {
-        key_error(dc, "vf", "cannot prepare VF %s of %s: %s", vf, pf_bdf, err);
+        device_config_key_error(dc, "vf", "cannot prepare VF %s of %s: %s", vf, pf_bdf, err);
         return -1;
     }
     fprintf(stderr, "vmm: %s: VF %s of %s is %s, bound to vfio-pci\n", d->id, vf, pf_bdf, d->bdf);
@@ -127,7 +110,7 @@ static int check_iommu(const struct device_config *dc)
     iommu_host_probe(iommu_sysfs_root(), &info);
     if (iommu_host_check(&info, err, sizeof(err)) < 0) {
         const char *key = device_config_get(dc, "bdf") ? "bdf" : "pf";
-        key_error(dc, key, "cannot assign %s: %s", device_config_get(dc, key) ?
+        device_config_key_error(dc, key, "cannot assign %s: %s", device_config_get(dc, key) ?
                   device_config_get(dc, key) : "a device", err);
         return -1;
     }
@@ -144,30 +127,30 @@ static int check_host(struct pt_device *d, const struct device_config *dc, int *
 
     *group = iommu_device_group(root, d->bdf);
     if (*group == -ENOENT) {
-        key_error(dc, d->key, "no PCI device %s on this host (see /sys/bus/pci/devices)", d->bdf);
+        device_config_key_error(dc, d->key, "no PCI device %s on this host (see /sys/bus/pci/devices)", d->bdf);
         return -1;
     }
     if (*group < 0) {
-        key_error(dc, d->key, "%s is in no IOMMU group: no IOMMU translates its DMA", d->bdf);
+        device_config_key_error(dc, d->key, "%s is in no IOMMU group: no IOMMU translates its DMA", d->bdf);
         return -1;
     }
     if (iommu_device_driver(root, d->bdf, driver, sizeof(driver)) < 0 ||
         strcmp(driver, "vfio-pci") != 0) {
-        key_error(dc, d->key, "%s is bound to %s, not vfio-pci (echo vfio-pci > "
+        device_config_key_error(dc, d->key, "%s is bound to %s, not vfio-pci (echo vfio-pci > "
                   "/sys/bus/pci/devices/%s/driver_override; unbind it; echo %s > "
                   "/sys/bus/pci/drivers_probe)", d->bdf, driver[0] ? driver : "no driver",
                   d->bdf, d->bdf);
         return -1;
     }
     if (iommu_group_check_viable(root, *group, err, sizeof(err)) < 0) {
-        key_error(dc, d->key, "cannot assign %s: %s", d->bdf, err);
+        device_config_key_error(dc, d->key, "cannot assign %s: %s", d->bdf, err);
         return -1;
     }
     node = iommu_device_numa_node(root, d->bdf);
     nodes = iommu_current_numa_nodes(root);
     if (node >= 0 && nodes && !(nodes & (1ULL << node))) {
         bool strict = strcmp(device_config_get(dc, "numa"), "strict") == 0;
-        key_error(dc, "numa", "%s: %s is on NUMA node %d, the VM's vCPUs may run on nodes 0x%llx "
+        device_config_key_error(dc, "numa", "%s: %s is on NUMA node %d, the VM's vCPUs may run on nodes 0x%llx "
                   "only: its DMA and interrupts cross nodes%s", strict ? "error" : "warning",
                   d->bdf, node, (unsigned long long)nodes,
                   strict ? " (numa = strict)" : " (numa = strict makes this an error)");
@@ -197,7 +180,7 @@ int passthrough_device_create(struct vm *vm, const struct device_config *dc)
         goto fail;
     }
     if ((ret = vfio_host_open(&d->host, vm, group, d->bdf, err, sizeof(err))) < 0) {
-        key_error(dc, d->key, "cannot assign %s: %s", d->bdf, err);
+        device_config_key_error(dc, d->key, "cannot assign %s: %s", d->bdf, err);
         goto fail;
     }
     d->host_open = true;

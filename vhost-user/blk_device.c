@@ -33,6 +33,8 @@ const struct cfg_key vhost_blk_device_keys[] = {
       .expected = "a vhost-user-blk binary the VMM starts itself (with file)" },
     { .name = "file", .type = CFG_PATH,
       .expected = "the disk image the started backend serves" },
+    { .name = "serial", .type = CFG_STRING,
+      .expected = "up to 20 printable ASCII characters for the started backend (default: the device id)" },
     { .name = NULL },
 };
 
@@ -53,6 +55,7 @@ struct vblk_device {
     struct vu_frontend *fe;
     pid_t backend_pid;
     char *id, *socket, *backend, *file;
+    char serial[DEVICE_SERIAL_MAX + 1];   /* for the backend we start */
     uint16_t queues, queue_size;
     uint8_t config[BLK_CONFIG_SIZE];
 };
@@ -142,7 +145,7 @@ static int start_backend(struct vblk_device *d)
     }
     if (pid == 0) {
         execl(d->backend, d->backend, "--socket", d->socket, "--file", d->file, "--queues",
-              queues, (char *)NULL);
+              queues, "--serial", d->serial, (char *)NULL);
         fprintf(stderr, "vmm: virtio %s: cannot run %s: %s\n", d->id, d->backend,
                 strerror(errno));
         _exit(127);
@@ -204,14 +207,6 @@ static void vblk_teardown(struct device *dev)
 
 static const struct device_ops vblk_device_ops = { .teardown = vblk_teardown };
 
-static int key_line(const struct device_config *dc, const char *key)
-{
-    for (size_t i = 0; i < dc->n_values; i++)
-        if (strcmp(dc->values[i].section, "virtio") == 0 && strcmp(dc->values[i].key, key) == 0)
-            return dc->values[i].line;
-    return dc->path_line;
-}
-
 static int read_config(struct vblk_device *d, const struct device_config *dc)
 {
     uint64_t qs = 0;
@@ -226,12 +221,19 @@ static int read_config(struct vblk_device *d, const struct device_config *dc)
     if (!d->id || !d->socket)
         return -1;
     if (!!d->backend != !!d->file) {
-        fprintf(stderr, "%s:%d: %s: backend and file go together (the VMM starts the backend "
-                "on file), or neither (it connects to a running one)\n", dc->file,
-                key_line(dc, d->backend ? "backend" : "file"), d->backend ? "file" : "backend");
+        device_config_key_error(dc, d->backend ? "backend" : "file",
+                                "backend and file go together (the VMM starts the backend on "
+                                "file), or neither (it connects to a running one)");
         return -1;
     }
-    return 0;
+    if (device_config_get(dc, "serial") && !d->backend) {
+        device_config_key_error(dc, "serial", "only for a backend the VMM starts (backend =, "
+                                "file =); one already running reports its own");
+        return -1;
+    }
+    /* The started backend reports the same serial as the emulated NVMe
+     * would (the key, or the device id): switching path keeps it. */
+    return d->backend ? device_config_serial(dc, d->serial) : 0;
 }
 
 int vhost_blk_device_create(struct vm *vm, const struct device_config *dc)

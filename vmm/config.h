@@ -88,6 +88,17 @@ uint64_t device_config_get_uint(const struct device_config *dc, const char *key)
 bool device_config_get_bool(const struct device_config *dc, const char *key);
 /* Resolves a CFG_PATH value against the device file's folder; caller frees. */
 char *device_config_get_path(const struct device_config *dc, const char *key);
+/* Prints "FILE:LINE: KEY: message" to stderr, at KEY's line in the active
+ * path section (the path line when it is not there; key NULL: no prefix):
+ * for what a device finds wrong when it is created. */
+__attribute__((format(printf, 3, 4)))
+void device_config_key_error(const struct device_config *dc, const char *key, const char *fmt, ...);
+/* A disk's guest-visible serial: the active section's `serial`, or the
+ * device id, so it stays the same whichever path the file picks. 0, or -1
+ * when it is empty, longer than DEVICE_SERIAL_MAX or not printable ASCII
+ * (reported at its line). */
+#define DEVICE_SERIAL_MAX 20
+int device_config_serial(const struct device_config *dc, char serial[DEVICE_SERIAL_MAX + 1]);
 
 /* Shared parsers, also used for command-line values. 0 or -1. */
 int cfg_parse_size(const char *s, uint64_t *out);

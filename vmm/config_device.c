@@ -81,28 +81,41 @@ static const struct device_impl *check_path_section(struct loader *L, const stru
     return impl;
 }
 
-/* A device keeps its guest-visible MAC whatever path serves it: every path
- * section that sets `mac` must set the same one (reported at the later
- * line, naming the earlier one). */
-static void check_macs_agree(struct loader *L, const struct ini_doc *d)
+static bool same_mac(const char *a, const char *b)
+{
+    uint8_t x[6], y[6];
+
+    /* A malformed one was reported already: nothing to compare. */
+    return cfg_parse_mac(a, x) < 0 || cfg_parse_mac(b, y) < 0 || memcmp(x, y, sizeof(x)) == 0;
+}
+
+static bool same_string(const char *a, const char *b)
+{
+    return strcmp(a, b) == 0;
+}
+
+/* A device keeps what the guest identifies it by whatever path serves it:
+ * every path section that sets KEY (mac, serial) must set the same value
+ * (reported at the later line, naming the earlier one). */
+static void check_key_agrees(struct loader *L, const struct ini_doc *d, const char *key,
+                             bool (*same)(const char *, const char *), const char *noun,
+                             const char *why)
 {
     const struct ini_entry *first = NULL;
     const char *first_sec = NULL;
-    uint8_t want[6], mac[6];
 
     for (int p = 0; p < IO_PATH_COUNT; p++) {
-        const struct ini_entry *e = doc_find_entry(d, io_path_names[p], "mac");
-        if (!e || cfg_parse_mac(e->value, mac) < 0)
-            continue;   /* absent, or already reported as malformed */
+        const struct ini_entry *e = doc_find_entry(d, io_path_names[p], key);
+        if (!e)
+            continue;
         if (!first) {
             first = e;
             first_sec = io_path_names[p];
-            memcpy(want, mac, sizeof(want));
-        } else if (memcmp(want, mac, sizeof(mac)) != 0) {
+        } else if (!same(first->value, e->value)) {
             cfg_report(L, d->seq, d->file, e->line,
-                       "mac: '%s' differs from [%s] mac '%s' at line %d (expected the same MAC "
-                       "in every path section, so that switching path keeps the guest's address)",
-                       e->value, first_sec, first->value, first->line);
+                       "%s: '%s' differs from [%s] %s '%s' at line %d (expected the same %s in "
+                       "every path section, so that switching path keeps %s)",
+                       key, e->value, first_sec, key, first->value, first->line, noun, why);
         }
     }
 }
@@ -164,7 +177,8 @@ void check_device_file(struct loader *L, struct dev_state *ds)
         }
         check_path_section(L, d, ds->cls, (enum io_path)p, ps->line);
     }
-    check_macs_agree(L, d);
+    check_key_agrees(L, d, "mac", same_mac, "MAC", "the guest's address");
+    check_key_agrees(L, d, "serial", same_string, "serial", "the disk's identity in the guest");
 }
 
 static bool is_path_section(const char *s)

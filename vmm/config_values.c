@@ -1,5 +1,7 @@
 /* The names of classes and paths, the value parsers (shared with the command
  * line) and the getters devices read their validated values back with. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "config.h"
@@ -210,4 +212,44 @@ char *device_config_get_path(const struct device_config *dc, const char *key)
     if (!s)
         return NULL;
     return cfg_path_join(dc->dir, s);
+}
+
+void device_config_key_error(const struct device_config *dc, const char *key, const char *fmt, ...)
+{
+    const char *active = io_path_name(dc->path);
+    int line = dc->path_line;
+    va_list ap;
+
+    for (size_t i = 0; key && i < dc->n_values; i++)
+        if (strcmp(dc->values[i].section, active) == 0 && strcmp(dc->values[i].key, key) == 0)
+            line = dc->values[i].line;
+    fprintf(stderr, "%s:%d: %s%s", dc->file, line, key ? key : "", key ? ": " : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int device_config_serial(const struct device_config *dc, char serial[DEVICE_SERIAL_MAX + 1])
+{
+    const char *s = device_config_get(dc, "serial");
+
+    if (!s) {
+        snprintf(serial, DEVICE_SERIAL_MAX + 1, "%s", dc->id);
+        return 0;
+    }
+    if (!*s || strlen(s) > DEVICE_SERIAL_MAX) {
+        device_config_key_error(dc, "serial", "'%s' is not 1 to %d characters", s,
+                                DEVICE_SERIAL_MAX);
+        return -1;
+    }
+    for (const char *p = s; *p; p++) {
+        if (*p < 0x20 || *p > 0x7e) {
+            device_config_key_error(dc, "serial", "'%s' holds a character that is not printable "
+                                    "ASCII", s);
+            return -1;
+        }
+    }
+    snprintf(serial, DEVICE_SERIAL_MAX + 1, "%s", s);
+    return 0;
 }

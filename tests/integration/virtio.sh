@@ -8,7 +8,8 @@
 # three running the guest tests disk (64 MiB O_DIRECT write, flush, drop caches, read back
 # with the same sha256) and blkstat (the request counts) on /dev/vda:
 #   own: build/vhost-user-blk started by the VMM itself ([virtio] backend =,
-#        file =), 1 vCPU, 1 queue, plus 2000 random 4 KiB reads (blkbench);
+#        file =, serial =: the guest reads it back), 1 vCPU, 1 queue, plus
+#        2000 random 4 KiB reads (blkbench);
 #        its --stats JSON gives the telemetry (the device's MMIO accesses,
 #        asserted to be under a tenth of the I/Os, and the VM's exits per I/O);
 #   qsd: the same image served by qemu-storage-daemon (a backend no one here
@@ -129,10 +130,11 @@ truncate -s "${DISK_MIB}M" "$IMG"
 # VM 1: our backend, started and stopped by the VMM; after the disk test,
 # 2000 random 4 KiB O_DIRECT reads (blkbench) give the telemetry many
 # small requests.
-VM_TESTS=disk,blkbench,blkstat VM_ARGS="guest.bench_count=2000 guest.bench_qd=1" vm own 1 "socket = $DATA/own.sock
+VM_TESTS=disk,blkbench,blkstat VM_ARGS="guest.bench_count=2000 guest.bench_qd=1 guest.expect_serial=own-disk-0001" vm own 1 "socket = $DATA/own.sock
 queues = 1
 backend = $BACKEND
-file = $IMG"
+file = $IMG
+serial = own-disk-0001"
 disk_verdict own virtio-own-backend-64M-checksum
 
 # Telemetry of VM 1. Kicks go through ioeventfds and completions through

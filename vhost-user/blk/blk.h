@@ -21,6 +21,7 @@
 struct blk_opts {
     const char *socket;
     const char *file;
+    const char *serial;         /* GET_ID: up to VIRTIO_BLK_ID_BYTES printable characters */
     bool readonly;
     bool direct;
     unsigned queues;

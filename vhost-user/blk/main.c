@@ -32,10 +32,25 @@ static void usage(FILE *out)
             "                     (fewer requests here than its recent depth), at most N us,\n"
             "                     and publish them together: fewer interrupts (default 50, 0: off)\n"
             "  --direct           open the image with O_DIRECT\n"
+            "  --serial S         the serial the guest reads (GET_ID): up to 20 printable\n"
+            "                     ASCII characters (default " BLK_SERIAL ")\n"
             "  --publish-delay-us N  test knob: hold finished requests N us before\n"
             "                     publishing them, so a SIGKILL finds requests in flight\n"
             "  --help\n",
             BLK_MAX_QUEUES);
+}
+
+static const char *parse_serial(const char *s)
+{
+    bool ok = *s && strlen(s) <= VIRTIO_BLK_ID_BYTES;
+    for (const char *p = s; ok && *p; p++)
+        ok = *p >= 0x20 && *p <= 0x7e;
+    if (!ok) {
+        fprintf(stderr, "vhost-user-blk: --serial must be 1..%d printable ASCII characters, got '%s'\n",
+                VIRTIO_BLK_ID_BYTES, s);
+        exit(2);
+    }
+    return s;
 }
 
 static unsigned parse_num(const char *s, const char *what, unsigned lo, unsigned hi)
@@ -121,10 +136,12 @@ int main(int argc, char **argv)
         { "direct", no_argument, NULL, 'd' },       { "help", no_argument, NULL, 'h' },
         { "publish-delay-us", required_argument, NULL, 'D' },
         { "coalesce-us", required_argument, NULL, 'C' },
+        { "serial", required_argument, NULL, 'S' },
         { 0 },
     };
     struct blk_dev dev = { .fd = -1, .sock = -1, .inflight_fd = -1 };
-    dev.opts = (struct blk_opts){ .queues = 1, .queue_size = 256, .poll_us = 50, .coalesce_us = 50 };
+    dev.opts = (struct blk_opts){ .queues = 1, .queue_size = 256, .poll_us = 50, .coalesce_us = 50,
+                                  .serial = BLK_SERIAL };
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -132,6 +149,7 @@ int main(int argc, char **argv)
         case 'f': dev.opts.file = optarg; break;
         case 'r': dev.opts.readonly = true; break;
         case 'd': dev.opts.direct = true; break;
+        case 'S': dev.opts.serial = parse_serial(optarg); break;
         case 'q': dev.opts.queues = parse_num(optarg, "--queues", 1, BLK_MAX_QUEUES); break;
         case 'Q': dev.opts.queue_size = parse_num(optarg, "--queue-size", 1, VIRTQ_MAX_SIZE); break;
         case 'p': dev.opts.poll_us = parse_num(optarg, "--poll-us", 0, 10000000); break;

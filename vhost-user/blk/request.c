@@ -107,7 +107,9 @@ int blk_req_parse(const struct blk_dev *dev, const struct virtq_chain *c, struct
         return VIRTIO_BLK_S_OK;
     case VIRTIO_BLK_T_GET_ID: {
         /* up to 20 bytes, not NUL-terminated when the serial fills them */
-        char id[VIRTIO_BLK_ID_BYTES] = BLK_SERIAL;
+        const char *serial = dev->opts.serial ? dev->opts.serial : BLK_SERIAL;
+        char id[VIRTIO_BLK_ID_BYTES] = { 0 };
+        memcpy(id, serial, strnlen(serial, sizeof(id)));
         uint64_t n = in_data < sizeof(id) ? in_data : sizeof(id);
         uint64_t off = 0;
         for (unsigned i = c->nout; i <= last && off < n; i++) {
