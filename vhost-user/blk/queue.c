@@ -23,7 +23,7 @@ struct req_slot {
 
 /* user_data of the CQEs that are not requests (those carry their blk_req
  * pointer, never one of these small values) */
-enum { EV_KICK = 1, EV_WAKE = 2, EV_CALL = 3, EV_MAX = EV_CALL };
+enum { EV_KICK = 1, EV_WAKE = 2, EV_CALL = 3, EV_CANCEL = 4, EV_MAX = EV_CANCEL };
 
 /* An eventfd the thread waits on through its ring: a read SQE that finishes
  * when the fd is written, so one io_uring_enter both submits the I/O found
@@ -218,8 +218,10 @@ static void ring_eventfds_cancel(struct blk_queue *q, struct qctx *x)
     struct ring_eventfd *evs[2] = { &x->kick, &x->wake };
     for (int i = 0; i < 2; i++) {
         struct io_uring_sqe *sqe = evs[i]->armed ? get_sqe(x) : NULL;
-        if (sqe)
+        if (sqe) {
             io_uring_prep_cancel64(sqe, evs[i]->tag, 0);
+            io_uring_sqe_set_data64(sqe, EV_CANCEL);   /* else it keeps the slot's last tag */
+        }
     }
     io_uring_submit(&x->ring);
     for (int tries = 0; (x->kick.armed || x->wake.armed) && tries < 100; tries++) {
@@ -237,6 +239,8 @@ static void ring_event(struct blk_queue *q, struct qctx *x, uint64_t tag, int re
         ring_eventfd_done(q, x, &x->kick, res);
     else if (tag == EV_WAKE)
         ring_eventfd_done(q, x, &x->wake, res);
+    else if (tag == EV_CANCEL)
+        return;   /* 0, or -ENOENT/-EALREADY: the read had completed or was completing */
     else if (res < 0 && !x->warned) {
         x->warned = true;
         fprintf(stderr, "vhost-user-blk: queue %u: call eventfd: %s\n", q->index, strerror(-res));
