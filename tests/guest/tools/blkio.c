@@ -12,6 +12,13 @@
  *                                     kernel can ring a doorbell per batch;
  *                                     prints the time and IOPS
  *
+ *   blkio pollread DEV COUNT QD [SEED]
+ *                                     the same through io_uring with
+ *                                     IORING_SETUP_IOPOLL: completions are
+ *                                     polled for on the driver's poll queues
+ *                                     (virtio_blk poll_queues=N), so the
+ *                                     device sends no interrupts
+ *
  * fio would do the second, but Debian's fio pulls in Ceph, Gluster and RDMA
  * libraries: tens of MiB in an image that must stay small. */
 #define _GNU_SOURCE /* O_DIRECT */
@@ -20,6 +27,7 @@
 #include <inttypes.h>
 #include <linux/aio_abi.h>
 #include <linux/fs.h>
+#include <liburing.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +43,8 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: blkio zeroout DEV OFFSET LENGTH\n"
-                    "       blkio randread DEV COUNT QD [SEED]\n");
+                    "       blkio randread DEV COUNT QD [SEED]\n"
+                    "       blkio pollread DEV COUNT QD [SEED]\n");
     return 2;
 }
 
@@ -89,27 +98,47 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int cmd_randread(int argc, char **argv)
-{
-    uint64_t count, qd, seed = 1, size;
+/* What both random-read commands take: DEV COUNT QD [SEED], the device
+ * opened with O_DIRECT and its size in blocks. 0, or the exit status. */
+struct read_job {
+    uint64_t count, qd, seed, blocks;
+    int fd;
+};
 
-    if ((argc != 5 && argc != 6) || parse_u64(argv[3], &count) || parse_u64(argv[4], &qd) ||
-        (argc == 6 && parse_u64(argv[5], &seed)))
+static int read_job_setup(int argc, char **argv, struct read_job *j)
+{
+    uint64_t size;
+
+    j->seed = 1;
+    if ((argc != 5 && argc != 6) || parse_u64(argv[3], &j->count) || parse_u64(argv[4], &j->qd) ||
+        (argc == 6 && parse_u64(argv[5], &j->seed)))
         return usage();
-    if (qd < 1 || qd > MAX_QD || seed == 0) {
+    if (j->qd < 1 || j->qd > MAX_QD || j->seed == 0) {
         fprintf(stderr, "blkio: QD must be 1..%u and SEED non-zero\n", MAX_QD);
         return 2;
     }
-    int fd = open(argv[2], O_RDONLY | O_DIRECT);
-    if (fd < 0) {
+    j->fd = open(argv[2], O_RDONLY | O_DIRECT);
+    if (j->fd < 0) {
         fprintf(stderr, "blkio: %s: %s\n", argv[2], strerror(errno));
         return 1;
     }
-    if (ioctl(fd, BLKGETSIZE64, &size) != 0 || size < BLOCK) {
+    if (ioctl(j->fd, BLKGETSIZE64, &size) != 0 || size < BLOCK) {
         fprintf(stderr, "blkio: %s: cannot read its size, or smaller than %u bytes\n", argv[2], BLOCK);
         return 1;
     }
-    uint64_t blocks = size / BLOCK;
+    j->blocks = size / BLOCK;
+    return 0;
+}
+
+static int cmd_randread(int argc, char **argv)
+{
+    struct read_job j;
+    int ret = read_job_setup(argc, argv, &j);
+
+    if (ret)
+        return ret;
+    uint64_t count = j.count, qd = j.qd, seed = j.seed, blocks = j.blocks;
+    int fd = j.fd;
 
     aio_context_t ctx = 0;
     if (syscall(SYS_io_setup, (long)qd, &ctx) != 0) {
@@ -176,11 +205,77 @@ static int cmd_randread(int argc, char **argv)
     return 0;
 }
 
+static int cmd_pollread(int argc, char **argv)
+{
+    struct io_uring ring;
+    struct read_job j;
+    int ret = read_job_setup(argc, argv, &j);
+
+    if (ret)
+        return ret;
+    uint64_t count = j.count, qd = j.qd, seed = j.seed, blocks = j.blocks;
+    int fd = j.fd;
+    if ((ret = io_uring_queue_init((unsigned)qd, &ring, IORING_SETUP_IOPOLL)) < 0) {
+        fprintf(stderr, "blkio: io_uring with IOPOLL: %s\n", strerror(-ret));
+        return 1;
+    }
+    void *bufs;
+    unsigned *free_slots = calloc(qd, sizeof(*free_slots));
+    if (!free_slots || posix_memalign(&bufs, BLOCK, qd * BLOCK) != 0) {
+        fprintf(stderr, "blkio: out of memory\n");
+        return 1;
+    }
+    unsigned n_free = 0;
+    for (unsigned slot = 0; slot < qd; slot++)
+        free_slots[n_free++] = slot;
+
+    uint64_t submitted = 0, completed = 0;
+    double t0 = now_s();
+    while (completed < count) {
+        while (n_free && submitted < count) {
+            struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+            if (!sqe)
+                break;
+            unsigned slot = free_slots[--n_free];
+            io_uring_prep_read(sqe, fd, (char *)bufs + (size_t)slot * BLOCK, BLOCK,
+                               (next_random(&seed) % blocks) * BLOCK);
+            io_uring_sqe_set_data64(sqe, slot);
+            submitted++;
+        }
+        /* With IOPOLL, waiting is the kernel polling the device's queue. */
+        if ((ret = io_uring_submit_and_wait(&ring, 1)) < 0 && ret != -EINTR) {
+            fprintf(stderr, "blkio: io_uring_submit_and_wait: %s\n", strerror(-ret));
+            return 1;
+        }
+        struct io_uring_cqe *cqe;
+        unsigned head, seen = 0;
+        io_uring_for_each_cqe(&ring, head, cqe) {
+            if (cqe->res != (int)BLOCK) {
+                fprintf(stderr, "blkio: polled read returned %d (%s)\n", cqe->res,
+                        cqe->res < 0 ? strerror(-cqe->res) : "short");
+                return 1;
+            }
+            free_slots[n_free++] = (unsigned)io_uring_cqe_get_data64(cqe);
+            completed++;
+            seen++;
+        }
+        io_uring_cq_advance(&ring, seen);
+    }
+    double secs = now_s() - t0;
+    printf("blkio: pollread %" PRIu64 " x %u B at QD %" PRIu64 ": %.3f s, %.0f IOPS\n", count, BLOCK,
+           qd, secs, secs > 0 ? (double)count / secs : 0.0);
+    io_uring_queue_exit(&ring);
+    close(fd);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "zeroout") == 0)
         return cmd_zeroout(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "randread") == 0)
         return cmd_randread(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "pollread") == 0)
+        return cmd_pollread(argc, argv);
     return usage();
 }
