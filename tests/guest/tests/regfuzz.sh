@@ -12,6 +12,8 @@
 TEST=regfuzz
 seed=$(cmdline_get guest.fuzz_seed) || seed=1
 count=$(cmdline_get guest.fuzz_count) || count=20000
+# guest.fuzz_opts=A,B: regfuzz options (master, msix-only) for every device
+opts=$(cmdline_get guest.fuzz_opts | tr ',' ' ') || opts=
 
 # bdf_of DRIVER: the PCI address of the device DRIVER is bound to.
 bdf_of() {
@@ -26,7 +28,8 @@ fuzz() {
     bdf=$(bdf_of "$1") || fail "no device bound to $1"
     echo "$bdf" >/sys/bus/pci/drivers/$1/unbind || fail "cannot unbind $bdf from $1"
     echo 1 >/sys/bus/pci/devices/$bdf/enable 2>/dev/null
-    regfuzz "$bdf" "$seed" "$count" || fail "regfuzz could not reach $bdf"
+    # shellcheck disable=SC2086
+    regfuzz "$bdf" "$seed" "$count" $opts || fail "regfuzz could not reach $bdf"
     FUZZED=$bdf
 }
 

@@ -1,17 +1,22 @@
-/* regfuzz BDF SEED COUNT [master]: what a hostile guest does to a PCI
- * device. Writes COUNT random values (and reads) at random offsets of every
- * BAR of BDF (memory BARs through mmap of sysfs resourceN, I/O BARs through
- * pread/pwrite on it) and of its config space (without the command
+/* regfuzz BDF SEED COUNT [master] [msix-only]: what a hostile guest does to
+ * a PCI device. Writes COUNT random values (and reads) at random offsets of
+ * every BAR of BDF (memory BARs through mmap of sysfs resourceN, I/O BARs
+ * through pread/pwrite on it) and of its config space (without the command
  * register, so bus mastering stays as the guest had it, and without the
  * BARs, so the ranges stay where the kernel put them). With "master", bus
  * mastering is switched on first, so whatever the random writes start
- * (virtio queues at random addresses, say) really runs.
+ * (virtio queues at random addresses, say) really runs. With "msix-only",
+ * of the BARs only the one holding the MSI-X table: for an assigned
+ * function, what the VMM itself handles (config space and the trapped
+ * table), not the device's own registers (whose state, an NVM for one, can
+ * outlive every reset).
  * regfuzz ports BASE LEN SEED COUNT: the same to a range of I/O ports
  * through /dev/port.
  * Prints what it did; exits 0 unless it could not reach the device at all.
  * The point is what the VMM does meanwhile: it must stay up and keep the
  * rest of the VM working. */
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +120,27 @@ static unsigned fuzz_config(const char *dev, unsigned count)
     return done;
 }
 
+/* The BAR that holds the MSI-X table (its BIR), or -1. */
+static int msix_bar(const char *dev)
+{
+    char path[256];
+    uint8_t cfg[256];
+    int fd, n;
+
+    snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", dev);
+    if ((fd = open(path, O_RDONLY)) < 0)
+        return -1;
+    n = (int)pread(fd, cfg, sizeof(cfg), 0);
+    close(fd);
+    if (n < 64 || !(cfg[0x06] & 0x10))
+        return -1;
+    for (unsigned pos = cfg[0x34] & 0xfc, hops = 0; pos >= 0x40 && pos + 8 <= (unsigned)n && hops < 48;
+         pos = cfg[pos + 1] & 0xfc, hops++)
+        if (cfg[pos] == 0x11)
+            return cfg[pos + 4] & 7;
+    return -1;
+}
+
 /* Memory and I/O decoding and bus mastering on in the command register. */
 static int enable_bus_master(const char *dev)
 {
@@ -155,11 +181,26 @@ int main(int argc, char **argv)
         printf("regfuzz: ports 0x%lx-0x%lx: %u accesses\n", base, base + len - 1, total);
         return total ? 0 : 1;
     }
-    if (argc < 4 || argc > 5 || (argc == 5 && strcmp(argv[4], "master") != 0)) {
-        fprintf(stderr, "usage: regfuzz BDF SEED COUNT [master] | regfuzz ports BASE LEN SEED COUNT\n");
+    bool master = false;
+    int only_bar = -1;
+    for (int i = 4; i < argc; i++) {
+        if (strcmp(argv[i], "master") == 0) {
+            master = true;
+        } else if (strcmp(argv[i], "msix-only") == 0) {
+            if ((only_bar = msix_bar(argv[1])) < 0) {
+                fprintf(stderr, "regfuzz: %s has no MSI-X capability\n", argv[1]);
+                return 1;
+            }
+        } else {
+            argc = 0;
+        }
+    }
+    if (argc < 4) {
+        fprintf(stderr, "usage: regfuzz BDF SEED COUNT [master] [msix-only] | "
+                        "regfuzz ports BASE LEN SEED COUNT\n");
         return 2;
     }
-    if (argc == 5 && !enable_bus_master(argv[1]))
+    if (master && !enable_bus_master(argv[1]))
         return 1;
     rng_state = strtoull(argv[2], NULL, 0) | 1;
     count = (unsigned)strtoul(argv[3], NULL, 0);
@@ -175,7 +216,7 @@ int main(int argc, char **argv)
         unsigned long long start, end, flags;
         if (fscanf(res, "%llx %llx %llx", &start, &end, &flags) != 3)
             break;
-        if (!start || end <= start)
+        if (!start || end <= start || (only_bar >= 0 && bar != only_bar))
             continue;
         snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%d", argv[1], bar);
         unsigned n = (flags & 0x100) ? fuzz_io_range(path, 0, end - start + 1, count)
