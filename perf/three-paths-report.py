@@ -221,25 +221,35 @@ def net_markdown(net):
         out.append(f"### {job}\n")
         out.append("| NIC path | round trips/s | RTT avg ms | exits/RT | halt | io | mmio | irq inj/RT | VMM CPU µs/RT | backend CPU µs/RT |")
         out.append("|---|---|---|---|---|---|---|---|---|---|")
-        for path in ("emulated", "virtio", "passthrough"):
-            r = net.get(path)
-            if not r:
-                continue
-            j = r["jobs"].get(job)
-            if not j or "error" in j:
-                why = (j or {}).get("error") or r.get("failed") or "no data"
-                out.append(f"| {r['name']} | not measured: {why} | | | | | | | | |")
-                continue
-            p = j["per_round_trip"]
-            out.append(f"| {r['name']} | {fmt(j['round_trips_per_s'], 0)} | {fmt((j['rtt_ms'] or {}).get('avg'), 3)} | "
-                       f"{fmt(p['exits'])} | {fmt(p['halt_exits'])} | {fmt(p['io_exits'])} | {fmt(p['mmio_exits'])} | "
-                       f"{fmt(p['irq_injections'])} | {fmt(j['vmm_cpu_us_per_round_trip'], 1)} | "
-                       f"{fmt(j['backend_cpu_us_per_round_trip'], 1)} |")
+        out += path_rows(net, ("emulated", "virtio", "passthrough"), job, 10,
+                         lambda r, j: j.get("error") or r.get("failed") or "no data",
+                         lambda j: [fmt(j["round_trips_per_s"], 0), fmt((j["rtt_ms"] or {}).get("avg"), 3),
+                                    fmt(j["per_round_trip"]["exits"]), fmt(j["per_round_trip"]["halt_exits"]),
+                                    fmt(j["per_round_trip"]["io_exits"]), fmt(j["per_round_trip"]["mmio_exits"]),
+                                    fmt(j["per_round_trip"]["irq_injections"]),
+                                    fmt(j["vmm_cpu_us_per_round_trip"], 1),
+                                    fmt(j["backend_cpu_us_per_round_trip"], 1)])
         out.append("")
     out.append("The design predicts the same ordering as for the disk: the e1000 traps its TX doorbell (TDT) "
                "and its interrupt-cause reads (ICR) on every packet (the `io`/`mmio` columns), virtio-net "
                "and the assigned NIC trap nothing per packet and pay only for interrupt delivery.\n")
     return out
+
+
+def path_rows(results, paths, job, ncols, why, cells):
+    """One table row per path that ran: the job's cells, or "not measured"
+    with why(result, job) and empty cells to fill ncols columns."""
+    rows = []
+    for path in paths:
+        r = results.get(path)
+        if not r:
+            continue
+        j = r["jobs"].get(job)
+        if not j or "error" in j:
+            rows.append(f"| {r['name']} | not measured: {why(r, j or {})} |" + " |" * (ncols - 2))
+            continue
+        rows.append(f"| {r['name']} | " + " | ".join(cells(j)) + " |")
+    return rows
 
 
 def fmt(v, digits=2):
@@ -275,20 +285,14 @@ def markdown(env, results, jobs, plots):
         out.append(f"## {job}\n")
         out.append("| path | IOPS | p50 µs | p99 µs | p99.9 µs | exits/IO | net of idle | halt | io | mmio | irq inj/IO | VMM CPU µs/IO | backend CPU µs/IO |")
         out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-        for path in PATH_ORDER:
-            r = results.get(path)
-            if r is None:
-                continue
-            j = r["jobs"].get(job)
-            if j is None or "error" in j:
-                why = r.get("unavailable") or r.get("failed") or (j or {}).get("error") or "no data"
-                out.append(f"| {r['name']} | not measured: {why} | | | | | | | | | | | |")
-                continue
-            p = j["per_io"]
-            out.append(f"| {r['name']} | {j['iops']} | {fmt(j['lat_us'].get('p50'), 0)} | {fmt(j['lat_us'].get('p99'), 0)} | "
-                       f"{fmt(j['lat_us'].get('p99.9'), 0)} | {fmt(p['exits'])} | {fmt(j['net_of_idle_per_io']['exits'])} | {fmt(p['halt_exits'])} | {fmt(p['io_exits'])} | "
-                       f"{fmt(p['mmio_exits'])} | {fmt(p['irq_injections'])} | {fmt(j['vmm_cpu_us_per_io'], 1)} | "
-                       f"{fmt(j['backend_cpu_us_per_io'], 1)} |")
+        out += path_rows(results, PATH_ORDER, job, 13,
+                         lambda r, j: r.get("unavailable") or r.get("failed") or j.get("error") or "no data",
+                         lambda j: [str(j["iops"]), fmt(j["lat_us"].get("p50"), 0), fmt(j["lat_us"].get("p99"), 0),
+                                    fmt(j["lat_us"].get("p99.9"), 0), fmt(j["per_io"]["exits"]),
+                                    fmt(j["net_of_idle_per_io"]["exits"]), fmt(j["per_io"]["halt_exits"]),
+                                    fmt(j["per_io"]["io_exits"]), fmt(j["per_io"]["mmio_exits"]),
+                                    fmt(j["per_io"]["irq_injections"]), fmt(j["vmm_cpu_us_per_io"], 1),
+                                    fmt(j["backend_cpu_us_per_io"], 1)])
         out.append("")
     out.append("## Exits per I/O by reason (all jobs)\n")
     reasons = None
