@@ -147,6 +147,7 @@ bench: $(DEPS_STAMP) perf-tools
 	perf/virtio-blk
 	perf/vhost-blk
 	perf/vhost-net
+	perf/net-exits
 	THREE_PATHS_COMMAND="make bench" perf/three-paths
 
 # --- perf tools (not part of `all`) -----------------------------------------

@@ -7,7 +7,7 @@
 # the console gives: "GUEST-BENCH-START net-pingpong-56 mark=N" ... "END ...
 # mark=N+1"; then "GUEST-NET-RESULT name count received seconds rtt_min/avg/max".
 # Marks continue after fiobench's when both run in one boot (guest.mark_base,
-# default 101).
+# default 101). With guest.net_bulk_mib=N, a bulk job follows (see below).
 . /tests/lib.sh
 . /tests/devlib.sh
 TEST=netbench
@@ -32,10 +32,36 @@ for size in 56 1400; do
     mark $((n + 1))
     t1=$(uptime_s)
     echo "GUEST-BENCH-END $job mark=$((n + 1))"
+    # Idle a moment: hosts that read their counters at this line (perf/net-exits)
+    # must find the VM still there after the last job.
+    sleep 1
     n=$((n + 2))
     got=$(echo "$out" | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
     rtt=$(echo "$out" | sed -n 's/.*= \([0-9.]*\/[0-9.]*\/[0-9.]*\) ms.*/\1/p')
     echo "GUEST-NET-RESULT $job $count ${got:-0} $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') ${rtt:-none}"
     [ "${got:-0}" -gt 0 ] || fail "$job: no replies from $NET_PEER: $(echo "$out" | tail -n 2 | tr '\n' ' ')"
 done
-echo "guest: $TEST: $count round trips of 56 and 1400 bytes with $NET_PEER over $NET_IF"
+# Optional bulk job (guest.net_bulk_mib=N): N MiB to a sink the host runs on
+# port 5003 of the peer (nc -l), counted in packets both ways (data and
+# ACKs): "GUEST-NET-RESULT net-bulk-tx packets packets seconds none".
+if bulk=$(cmdline_get guest.net_bulk_mib); then
+    job=net-bulk-tx
+    st=/sys/class/net/$NET_IF/statistics
+    echo "GUEST-BENCH-START $job mark=$n"
+    sleep 1
+    p0=$(($(cat $st/tx_packets) + $(cat $st/rx_packets)))
+    t0=$(uptime_s)
+    mark $n
+    # Bounded: the transfer has stalled now and then on every NIC, QEMU's
+    # included (perf/net-exits); a stalled job fails, the rest is kept.
+    dd if=/dev/zero bs=64k count=$((bulk * 16)) 2>/dev/null | timeout 240 nc "$NET_PEER" 5003 ||
+        fail "$job: nc to $NET_PEER:5003 failed or took over 240 s"
+    mark $((n + 1))
+    t1=$(uptime_s)
+    p1=$(($(cat $st/tx_packets) + $(cat $st/rx_packets)))
+    echo "GUEST-BENCH-END $job mark=$((n + 1))"
+    sleep 1
+    n=$((n + 2))
+    echo "GUEST-NET-RESULT $job $((p1 - p0)) $((p1 - p0)) $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') none"
+fi
+echo "guest: $TEST: $count round trips of 56 and 1400 bytes with $NET_PEER over $NET_IF${bulk:+, $bulk MiB to it}"
